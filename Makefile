@@ -1,0 +1,31 @@
+# GenStudio's developer commands. `make run` and `make test` do all the set-up themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+CONSTRAINTS := constraints.txt
+export QT_API := pyside6
+
+.PHONY: run test lint bench screenshots bundle clean
+
+$(BIN)/genstudio: pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+run: $(BIN)/genstudio
+	$(BIN)/genstudio
+
+test: $(BIN)/genstudio
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(BIN)/genstudio
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+bench: $(BIN)/genstudio
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info
