@@ -1,0 +1,30 @@
+"""Shared by every test: where ../shared/data is, and a quiet, deterministic torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GENSTUDIO_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+# Two test processes share two cores: one thread each keeps them from fighting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Tests build their plugin hosts themselves; an installed third-party plugin must not leak in.
+os.environ.setdefault("GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout (real MNIST and optdigits). CI has it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"the shared data folder {SHARED_DATA} is not here")
+    return SHARED_DATA
