@@ -1,0 +1,1 @@
+"""Files GenStudio ships: built-in data, icons, theme, default settings."""
