@@ -1,0 +1,64 @@
+"""A trained model back from a run's record and its last checkpoint, for sampling and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from genstudio.api import CheckpointError, DataSpec, GenerativeModel, PluginError, config_from_dict
+from genstudio.runs.store import RunRecord, RunStore
+from genstudio.runs.workspace import Workspace
+from genstudio.training import checkpoint as ckpt
+from genstudio.training.device import resolve_device
+
+
+@dataclass
+class LoadedModel:
+    run: RunRecord
+    model: GenerativeModel
+    step: int
+    device: torch.device
+    checkpoint: str
+
+
+def load_model(
+    host: Any,
+    workspace: Workspace,
+    run_ref: int | str,
+    *,
+    device: str = "cpu",
+    checkpoint_path: str | None = None,
+) -> LoadedModel:
+    """Rebuild a run's model from its recorded spec and config and load its newest checkpoint
+    (or ``checkpoint_path``), in eval mode. Raises :class:`GenStudioError` subclasses with a
+    message for the user; plugin code that raises becomes a :class:`PluginError` naming it."""
+    run = RunStore(workspace).get_run(run_ref)
+    model_cls = host.model(run.model)
+    if not run.spec:
+        raise CheckpointError(f"run {run.id} ({run.name}) recorded no data spec; it never started")
+    dev = resolve_device(device)
+    folder = workspace.run_dir(run.id) / "checkpoints"
+    if checkpoint_path is not None:
+        loaded = ckpt.load_checkpoint(checkpoint_path, device="cpu")
+    else:
+        loaded = ckpt.load_latest(folder, device="cpu")
+    if loaded is None:
+        raise CheckpointError(f"run {run.id} ({run.name}) has no checkpoint yet")
+    state, meta = loaded
+    config = config_from_dict(model_cls.Config, run.config)
+    plugin = host.plugin_of_model(run.model)
+    try:
+        model = model_cls(DataSpec.from_dict(run.spec), config, dev)
+        if isinstance(model, torch.nn.Module):
+            model.to(dev)
+        model.load_checkpoint_state(ckpt.to_device(state["model"], dev))
+        if isinstance(model, torch.nn.Module):
+            model.eval()
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin!r} failed to rebuild run {run.id}: {type(exc).__name__}: {exc}") from exc
+    path = checkpoint_path or str(ckpt.checkpoint_paths(folder, int(meta["step"]))[1])
+    return LoadedModel(run, model, int(meta["step"]), dev, path)

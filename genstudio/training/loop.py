@@ -1,0 +1,750 @@
+"""The training loop, as a generator of events.
+
+The command line iterates it behind a progress bar; the window runs it in a worker thread
+and turns its events into signals. Nothing here knows which front end is watching.
+
+Events come at a rate bounded by time (:attr:`TrainSettings.event_rate`, about 20 a second
+at most), whatever the step rate. Between steps the loop checks for stop, pause and requests
+from other threads (:meth:`Trainer.stop`, :meth:`Trainer.pause`, :meth:`Trainer.submit`).
+Data is moved to the device once and batched by index.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import contextlib
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genstudio.api import (
+    Batch,
+    CheckpointError,
+    ConfigError,
+    Dataset,
+    DataSpec,
+    GenerativeModel,
+    GenStudioError,
+    capabilities,
+    config_from_dict,
+    config_to_dict,
+)
+from genstudio.data.grid import picture, save_png
+from genstudio.runs.store import RunRecord, RunStore
+from genstudio.runs.workspace import Workspace
+from genstudio.training import checkpoint as ckpt
+from genstudio.training import events as ev
+from genstudio.training.command import train_command
+from genstudio.training.device import describe, resolve_device
+from genstudio.training.settings import DEFAULT_STEPS, TrainSettings
+
+MAX_VAL_EXAMPLES = 10_000
+SAMPLE_SEED_OFFSET = 1_000_003
+
+
+class _NonFinite(Exception):
+    def __init__(self, key: str, step: int, value: float):
+        super().__init__(f"loss {key!r} became {value} at step {step}")
+        self.key, self.step, self.value = key, step, value
+
+
+class _PluginFailure(Exception):
+    """Plugin code raised: carries what it was doing."""
+
+    def __init__(self, doing: str, exc: BaseException):
+        super().__init__(f"{doing}: {type(exc).__name__}: {exc}")
+        self.doing, self.exc = doing, exc
+
+
+@contextlib.contextmanager
+def plugin_code(doing: str) -> Iterator[None]:
+    """Mark a call into plugin code: whatever it raises becomes a failure attributed to it."""
+    try:
+        yield
+    except (_NonFinite, _PluginFailure):
+        raise
+    except Exception as exc:
+        raise _PluginFailure(doing, exc) from exc
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded, reproducible train/validation split of ``n`` examples."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(round(n * val_fraction), MAX_VAL_EXAMPLES, n - 1) if val_fraction > 0 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class Trainer:
+    """One run: builds the model, owns the loop, writes the run store.
+
+    Make one with :meth:`new` or :meth:`resume` (both validate everything they can before a
+    run record is written, raising :class:`GenStudioError`), then iterate :meth:`events`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: Any,
+        workspace: Workspace,
+        model_cls: type[GenerativeModel],
+        config: Any,
+        dataset: Dataset,
+        data_options: dict[str, Any],
+        settings: TrainSettings,
+        run: RunRecord,
+        resume_from: tuple[Any, dict[str, Any]] | None = None,
+        total_steps: int,
+        device: torch.device,
+    ):
+        self.host = host
+        self.workspace = workspace
+        self.store = RunStore(workspace)
+        self.model_cls = model_cls
+        self.config = config
+        self.dataset = dataset
+        self.data_options = data_options
+        self.settings = settings
+        self.run = run
+        self.resume_from = resume_from
+        self.total_steps = total_steps
+        self.device = device
+        self.plugin = run.plugin
+        self.model: GenerativeModel | None = None
+        self.step = 0
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._requests: collections.deque[tuple[Callable[[GenerativeModel], Any], concurrent.futures.Future]] = (
+            collections.deque()
+        )
+        self._observers = host.has_observers("genstudio_run_event")
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls,
+        host: Any,
+        workspace: Workspace,
+        model: str,
+        data: str | Dataset,
+        *,
+        data_options: dict[str, Any] | None = None,
+        config: dict[str, Any] | Any | None = None,
+        settings: TrainSettings | None = None,
+        name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Trainer:
+        """Validate a new run and record it. ``data`` is a source (name or path), loaded here,
+        or an already loaded :class:`Dataset` (then ``data_options`` are those it was loaded with)."""
+        from genstudio.data import load_dataset
+
+        settings = (settings or TrainSettings()).validate()
+        model_cls = host.model(model)
+        if config is None or isinstance(config, dict):
+            config = config_from_dict(model_cls.Config, config or {})
+        data_options = dict(data_options or {})
+        if isinstance(data, Dataset):
+            dataset = data
+        else:
+            dataset = load_dataset(host, data, data_options, cache_dir=workspace.cache_dir, progress=progress)
+        reason = model_cls.check_data(dataset.spec)
+        if reason:
+            raise ConfigError(reason)
+        device = resolve_device(settings.device)
+        if settings.precision == "bf16" and device.type != "cuda":
+            raise ConfigError("--precision bf16 needs a CUDA device")
+        n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
+        total = _total_steps(settings, n_train)
+        source = dataset.spec.source
+        options = {k: _plain_option(v) for k, v in data_options.items()}
+        config_values = config_to_dict(config)
+        device_flag = settings.device if settings.device != "auto" else device.type
+        command = train_command(model_cls, source, options, config_values, settings, device_flag)
+        store = RunStore(workspace)
+        run = store.create_run(
+            name=name,
+            model=model,
+            plugin=host.plugin_of_model(model),
+            data=source,
+            data_options=options,
+            config=config_values,
+            settings=settings.to_dict(),
+            spec=dataset.spec.to_dict(),
+            command=command,
+            device=describe(device),
+            total_steps=total,
+        )
+        return cls(
+            host=host,
+            workspace=workspace,
+            model_cls=model_cls,
+            config=config,
+            dataset=dataset,
+            data_options=options,
+            settings=settings,
+            run=run,
+            total_steps=total,
+            device=device,
+        )
+
+    @classmethod
+    def resume(
+        cls,
+        host: Any,
+        workspace: Workspace,
+        run_ref: int | str,
+        *,
+        steps: int | None = None,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Trainer:
+        """Continue a run from its last checkpoint: to its original total, or ``steps`` more."""
+        from genstudio.data import load_dataset
+
+        store = RunStore(workspace)
+        run = store.get_run(run_ref)
+        if run.live_status in ("running", "paused"):
+            raise ConfigError(f"run {run.id} ({run.name}) is still being trained by process {run.pid}")
+        model_cls = host.model(run.model)
+        config = config_from_dict(model_cls.Config, run.config)
+        settings = TrainSettings.from_dict(run.settings)
+        if device is not None:
+            settings.device = device
+        dev = resolve_device(settings.device)
+        loaded = ckpt.load_latest(workspace.run_dir(run.id) / "checkpoints", device="cpu")
+        if loaded is None:
+            raise CheckpointError(f"run {run.id} ({run.name}) has no checkpoint to resume from")
+        start = int(loaded[1]["step"])
+        dataset = load_dataset(host, run.data, run.data_options, cache_dir=workspace.cache_dir, progress=progress)
+        saved = DataSpec.from_dict(run.spec) if run.spec else None
+        if saved is not None and (saved.shape, saved.kind, saved.count) != (
+            dataset.spec.shape,
+            dataset.spec.kind,
+            dataset.spec.count,
+        ):
+            raise ConfigError(
+                f"{run.data}: the data changed since run {run.id} was trained "
+                f"({saved.count} x {saved.shape} then, {dataset.spec.count} x {dataset.spec.shape} now)"
+            )
+        if steps is not None:
+            if steps < 1:
+                raise ConfigError("--steps must be at least 1")
+            total = start + steps
+        else:
+            total = run.total_steps or start
+            if start >= total:
+                raise ConfigError(
+                    f"run {run.id} ({run.name}) already reached its {total} steps; give --steps N to train N more"
+                )
+        store.update_run(run.id, total_steps=total, status="created", error=None)
+        store.claim(run.id)
+        return cls(
+            host=host,
+            workspace=workspace,
+            model_cls=model_cls,
+            config=config,
+            dataset=dataset,
+            data_options=run.data_options,
+            settings=settings,
+            run=store.get_run(run.id),
+            resume_from=loaded,
+            total_steps=total,
+            device=dev,
+        )
+
+    # -- control, from any thread --------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop at the next step boundary, with a checkpoint."""
+        self._stop.set()
+        self._pause.clear()
+
+    def pause(self) -> None:
+        self._pause.set()
+
+    def unpause(self) -> None:
+        self._pause.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def submit(self, fn: Callable[[GenerativeModel], Any]) -> concurrent.futures.Future:
+        """Run ``fn(model)`` in the training thread between two steps (in eval mode, without
+        gradients, without touching the run's random state). Returns a future."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._requests.append((fn, future))
+        return future
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    @property
+    def folder(self) -> Path:
+        return self.workspace.run_dir(self.run.id)
+
+    def record(self) -> dict[str, Any]:
+        """The run as observer hooks receive it."""
+        return {
+            "id": self.run.id,
+            "name": self.run.name,
+            "model": self.run.model,
+            "data": self.run.data,
+            "config": dict(self.run.config),
+            "folder": str(self.folder),
+            "command": self.run.command,
+            "step": self.step,
+        }
+
+    def events(self) -> Iterator[ev.Event]:
+        """Train, yielding events; the last is :class:`~events.Finished` or :class:`~events.Failed`."""
+        status, error = "failed", None
+        self.store.update_run(self.run.id, status="running")
+        self.store.claim(self.run.id)
+        try:
+            for event in self._events():
+                if self._observers:
+                    self.host.notify("genstudio_run_event", run=self.record(), event=event)
+                if isinstance(event, ev.Finished):
+                    status = event.status
+                elif isinstance(event, ev.Failed):
+                    error = event.message
+                yield event
+        finally:
+            self._cancel_requests()
+            if status == "failed" and error is None:
+                # the consumer closed the generator early, or the process is going down
+                status, error = "stopped", None
+            self.store.update_run(self.run.id, status=status, error=error, step=self.step, pid=None)
+            self.host.notify("genstudio_run_finished", run=self.record(), status=status, error=error)
+            self.store.close()
+
+    def _events(self) -> Iterator[ev.Event]:
+        run_id = self.run.id
+        s = self.settings
+        try:
+            model = self._build_model()
+            state = self._restore(model)
+            x_train, y_train, x_val, y_val = self._device_data()
+        except _PluginFailure as exc:
+            yield self._failed(exc.doing, exc.exc, plugin=self.plugin)
+            return
+        except GenStudioError as exc:
+            yield ev.Failed(run_id, self.step, message=str(exc))
+            return
+        n_train = len(x_train)
+        bs = min(s.batch_size, n_train)
+        per_epoch = max(1, n_train // bs)
+        image = self.dataset.spec.kind == "image"
+        can_eval = "evaluate" in capabilities(model) and len(x_val) > 0
+        total = self.total_steps
+        val_every = s.val_every or max(1, total // 20)
+        sample_every = s.sample_every or max(1, total // 50)
+        n_samples = s.n_samples or (64 if image else 1000)
+        ckpt_every = s.checkpoint_every
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+            if s.precision == "bf16"
+            else contextlib.nullcontext()
+        )
+
+        self.host.notify("genstudio_run_started", run=self.record())
+        yield ev.Started(
+            run_id,
+            self.step,
+            total_steps=total,
+            model=self.run.model,
+            data=self.run.data,
+            device=describe(self.device),
+            resumed=self.resume_from is not None,
+            folder=str(self.folder),
+        )
+
+        gen = state["gen"]
+        perm, pos = state["perm"], state["pos"]
+        elapsed0 = state["elapsed"]
+        clock0 = time.perf_counter()
+        wall0 = time.time() - clock0
+        paused_for = 0.0
+        pending: list[tuple[int, float, dict[str, Any]]] = []
+        last_losses: dict[str, float] = {}
+        min_interval = 1.0 / s.event_rate
+        next_flush = clock0 + min_interval
+        last_sample_t = last_ckpt_t = clock0
+        rate = _RateMeter()
+        rate.add(self.step, clock0)
+        last_ckpt_path = state.get("checkpoint", "")
+
+        def elapsed_now() -> float:
+            return elapsed0 + time.perf_counter() - clock0 - paused_for
+
+        def flush() -> Iterator[ev.Event]:
+            nonlocal last_losses
+            if not pending:
+                return
+            scalars, means = _collect(pending)
+            pending.clear()
+            rows = [
+                (st, k, v, w) for k, (steps, vals, walls) in scalars.items() for st, v, w in zip(steps, vals, walls)
+            ]
+            self.store.log_scalars(run_id, rows)
+            last_losses = means
+            now = time.perf_counter()
+            rate.add(self.step, now)
+            sps = rate.rate()
+            remaining = total - self.step
+            self.store.update_run(run_id, step=self.step, heartbeat=time.time(), summary=_finite(means))
+            yield ev.Progress(
+                run_id,
+                self.step,
+                total_steps=total,
+                epoch=self.step / per_epoch,
+                elapsed=elapsed_now(),
+                steps_per_second=sps,
+                eta=remaining / sps if sps > 0 else None,
+                losses=means,
+                scalars={k: (v[0], v[1]) for k, v in scalars.items()},
+            )
+
+        def checkpoint() -> Iterator[ev.Event]:
+            nonlocal last_ckpt_path, last_ckpt_t
+            yield from flush()
+            with plugin_code("saving a checkpoint (checkpoint_state)"):
+                model_state = model.checkpoint_state()
+            loop_state = {
+                "perm": perm,
+                "pos": pos,
+                "gen": gen.get_state(),
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            }
+            meta = {
+                "run": run_id,
+                "model": self.run.model,
+                "elapsed": elapsed_now(),
+                "spec": self.dataset.spec.to_dict(),
+                "config": config_to_dict(self.config),
+                "losses": _finite(last_losses),
+            }
+            path = ckpt.save_checkpoint(
+                self.folder / "checkpoints", self.step, {"model": model_state, "loop": loop_state}, meta
+            )
+            self.store.add_artifact(run_id, "checkpoint", self.step, path)
+            for removed in ckpt.prune(self.folder / "checkpoints", s.keep_checkpoints):
+                self.store.remove_artifact(run_id, removed)
+            last_ckpt_path, last_ckpt_t = str(path), time.perf_counter()
+            yield ev.CheckpointSaved(run_id, self.step, path=str(path))
+
+        def samples() -> Iterator[ev.Event]:
+            nonlocal last_sample_t
+            with plugin_code("sampling (sample)"):
+                out = self._inference(model, lambda m: m.sample(n_samples, generator=self._sample_generator()))
+            arr = _to_numpy(out, self.dataset.spec)
+            path = self._save_samples(arr)
+            last_sample_t = time.perf_counter()
+            yield ev.Samples(run_id, self.step, path=str(path), samples=arr)
+
+        def validate() -> None:
+            with plugin_code("validating (evaluate)"):
+                means = self._inference(model, lambda m: _evaluate(m, x_val, y_val, bs, image))
+            pending.append((self.step, wall0 + time.perf_counter(), {f"val/{k}": v for k, v in means.items()}))
+
+        try:
+            if self.resume_from is None and self.step == 0:
+                yield from samples()
+            while self.step < total:
+                if self._stop.is_set():
+                    break
+                if self._pause.is_set():
+                    yield from flush()
+                    t_pause = time.perf_counter()
+                    yield ev.Paused(run_id, self.step)
+                    self.store.update_run(run_id, status="paused")
+                    while self._pause.is_set() and not self._stop.is_set():
+                        self._serve_requests(model, timeout=0.05)
+                    paused_for += time.perf_counter() - t_pause
+                    rate.reset(self.step, time.perf_counter())
+                    self.store.update_run(run_id, status="running", heartbeat=time.time())
+                    yield ev.Resumed(run_id, self.step)
+                    continue
+                if self._requests:
+                    self._serve_requests(model)
+                if pos + bs > n_train:
+                    perm, pos = torch.randperm(n_train, generator=gen, device=gen.device), 0
+                idx = perm[pos : pos + bs]
+                pos += bs
+                xb = x_train.index_select(0, idx)
+                if xb.dtype == torch.uint8:
+                    xb = xb.float().mul_(1.0 / 255.0)
+                batch = Batch(xb, None if y_train is None else y_train.index_select(0, idx))
+                with plugin_code(f"training step {self.step + 1} (train_step)"), autocast:
+                    losses = model.train_step(batch)
+                self.step += 1
+                now = time.perf_counter()
+                pending.append((self.step, wall0 + now, losses))
+                if model._pending_warnings:
+                    for message in model.take_warnings():
+                        self.store.add_message(run_id, self.step, "warning", message)
+                        yield ev.Warning(run_id, self.step, message=message)
+                if can_eval and self.step % val_every == 0:
+                    validate()
+                if self.step % sample_every == 0 or now - last_sample_t > 15.0:
+                    yield from flush()
+                    yield from samples()
+                if (ckpt_every and self.step % ckpt_every == 0) or (
+                    not ckpt_every and now - last_ckpt_t > s.checkpoint_minutes * 60
+                ):
+                    yield from checkpoint()
+                elif now >= next_flush:
+                    yield from flush()
+                    next_flush = time.perf_counter() + min_interval
+            # the end, or a stop: the last losses, samples and a checkpoint
+            yield from flush()
+            if can_eval and self.step % val_every != 0:
+                validate()
+                yield from flush()
+            if self.step % sample_every != 0:
+                yield from samples()
+            if not last_ckpt_path or _step_of(last_ckpt_path) != self.step:
+                yield from checkpoint()
+            status = "stopped" if self.step < total else "finished"
+            yield ev.Finished(
+                run_id, self.step, status=status, elapsed=elapsed_now(), losses=last_losses, checkpoint=last_ckpt_path
+            )
+        except _NonFinite as exc:
+            message = f"{exc}; the run stopped"
+            if last_ckpt_path:
+                message += f" and its last good checkpoint (step {_step_of(last_ckpt_path)}) is kept"
+            self.store.add_message(run_id, exc.step, "error", message)
+            yield ev.Failed(run_id, exc.step, message=message, plugin=self.plugin, checkpoint=last_ckpt_path)
+        except _PluginFailure as exc:
+            yield self._failed(exc.doing, exc.exc, plugin=self.plugin, checkpoint=last_ckpt_path)
+        except GenStudioError as exc:
+            yield ev.Failed(run_id, self.step, message=str(exc), checkpoint=last_ckpt_path)
+        except Exception as exc:  # a bug in GenStudio itself: report it, never crash the host
+            yield self._failed("GenStudio", exc, plugin=None, checkpoint=last_ckpt_path)
+
+    # -- pieces ------------------------------------------------------------------------------
+
+    def _failed(self, doing: str, exc: BaseException, plugin: str | None, checkpoint: str = "") -> ev.Failed:
+        who = f"plugin {plugin!r} failed while {doing}" if plugin else f"internal error in {doing}"
+        message = f"{who}: {type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.store.add_message(self.run.id, self.step, "error", message, tb)
+        return ev.Failed(self.run.id, self.step, message=message, plugin=plugin, traceback=tb, checkpoint=checkpoint)
+
+    def _build_model(self) -> GenerativeModel:
+        torch.manual_seed(self.settings.seed)
+        with plugin_code(f"building the model ({self.model_cls.__name__})"):
+            model = self.model_cls(self.dataset.spec, self.config, self.device)
+            if isinstance(model, torch.nn.Module):
+                model.to(self.device)
+                model.train()
+        self.model = model
+        return model
+
+    def _restore(self, model: GenerativeModel) -> dict[str, Any]:
+        n_train = len(split_indices(len(self.dataset), self.settings.val_fraction, self.settings.seed)[0])
+        gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        gen = torch.Generator(device=gen_device)
+        gen.manual_seed(self.settings.seed)
+        state: dict[str, Any] = {
+            "gen": gen,
+            "perm": torch.zeros(0, dtype=torch.long, device=gen_device),
+            "pos": n_train,
+        }
+        state["elapsed"] = 0.0
+        if self.resume_from is None:
+            return state
+        saved, meta = self.resume_from
+        with plugin_code("loading its checkpoint (load_checkpoint_state)"):
+            model.load_checkpoint_state(ckpt.to_device(saved["model"], self.device))
+        loop = saved["loop"]
+        gen.set_state(loop["gen"].cpu())
+        torch.set_rng_state(loop["rng"].cpu())
+        if self.device.type == "cuda" and loop.get("cuda_rng"):
+            with contextlib.suppress(RuntimeError):
+                torch.cuda.set_rng_state_all([t.cpu() for t in loop["cuda_rng"]])
+        state.update(perm=loop["perm"].to(gen_device), pos=int(loop["pos"]), elapsed=float(meta.get("elapsed", 0.0)))
+        state["checkpoint"] = str(ckpt.checkpoint_paths(self.folder / "checkpoints", int(meta["step"]))[1])
+        self.step = int(meta["step"])
+        # what a killed process logged after its last checkpoint is logged again from here
+        self.store.truncate_scalars(self.run.id, self.step)
+        return state
+
+    def _device_data(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        d = self.dataset
+        tr, va = split_indices(len(d), self.settings.val_fraction, self.settings.seed)
+        x = np.ascontiguousarray(d.x)
+        to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+        y_tr = None if d.y is None else to(d.y[tr].astype(np.int64))
+        y_va = None if d.y is None else to(d.y[va].astype(np.int64))
+        return to(x[tr]), y_tr, to(x[va]), y_va
+
+    def _sample_generator(self) -> torch.Generator:
+        g = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
+        g.manual_seed(self.settings.seed + SAMPLE_SEED_OFFSET)
+        return g
+
+    def _inference(self, model: GenerativeModel, fn: Callable[[GenerativeModel], Any]) -> Any:
+        """Call ``fn(model)`` in eval mode without gradients, leaving the run's random state
+        as it was, so sampling when the clock says so never changes the training."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        was_training = isinstance(model, torch.nn.Module) and model.training
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            if isinstance(model, torch.nn.Module):
+                model.eval()
+            try:
+                return fn(model)
+            finally:
+                if was_training:
+                    model.train()
+
+    def _serve_requests(self, model: GenerativeModel, timeout: float = 0.0) -> None:
+        if not self._requests:
+            if timeout:
+                time.sleep(timeout)
+            return
+        while self._requests:
+            fn, future = self._requests.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._inference(model, fn))
+            except Exception as exc:
+                future.set_exception(exc)
+
+    def _cancel_requests(self) -> None:
+        while self._requests:
+            _, future = self._requests.popleft()
+            future.cancel()
+
+    def _save_samples(self, arr: np.ndarray) -> Path:
+        folder = self.folder / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"step-{self.step:09d}"
+        reference = None
+        if self.dataset.spec.kind != "image":
+            reference = self.dataset.as_float(slice(0, 2000))
+        png = save_png(stem.with_suffix(".png"), picture(arr, reference), scale=1 if arr.ndim != 4 else _scale_for(arr))
+        from genstudio.files import atomic_write
+
+        atomic_write(stem.with_suffix(".npy"), lambda f: np.save(f, arr, allow_pickle=False))
+        self.store.add_artifact(self.run.id, "samples", self.step, png, {"npy": str(stem.with_suffix(".npy"))})
+        return png
+
+
+def _scale_for(arr: np.ndarray) -> int:
+    """Small images are saved enlarged so a grid of 8x8 digits is readable."""
+    side = max(arr.shape[-2:])
+    return max(1, min(4, 64 // max(side, 1)))
+
+
+def _total_steps(settings: TrainSettings, n_train: int) -> int:
+    if settings.steps is not None:
+        return settings.steps
+    if settings.epochs is not None:
+        return settings.epochs * max(1, n_train // min(settings.batch_size, n_train))
+    return DEFAULT_STEPS
+
+
+def _plain_option(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+
+
+def _to_numpy(out: Any, spec: DataSpec) -> np.ndarray:
+    if isinstance(out, torch.Tensor):
+        out = out.detach().float().cpu().numpy()
+    arr = np.asarray(out, dtype=np.float32)
+    if arr.shape[1:] != tuple(spec.shape):
+        raise _PluginFailure(
+            "sampling (sample)",
+            ValueError(f"sample() returned shape {arr.shape}; expected (n, {', '.join(map(str, spec.shape))})"),
+        )
+    return arr
+
+
+def _evaluate(model: Any, x: torch.Tensor, y: torch.Tensor | None, bs: int, image: bool) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    count = 0
+    for start in range(0, len(x), bs):
+        xb = x[start : start + bs]
+        if xb.dtype == torch.uint8:
+            xb = xb.float().mul_(1.0 / 255.0)
+        out = model.evaluate(Batch(xb, None if y is None else y[start : start + bs]))
+        n = len(xb)
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * n
+        count += n
+    return {k: v / count for k, v in totals.items()}
+
+
+def _collect(
+    pending: list[tuple[int, float, dict[str, Any]]],
+) -> tuple[dict[str, tuple[list, list, list]], dict[str, float]]:
+    """Per-step loss dicts -> ``{key: (steps, values, walls)}`` and the means. Tensors are
+    converted in one go (one device sync), and a non-finite value raises :class:`_NonFinite`."""
+    by_key: dict[str, tuple[list, list, list]] = {}
+    tensors: list[tuple[list, int, torch.Tensor]] = []
+    for step, wall, losses in pending:
+        for key, value in losses.items():
+            steps, vals, walls = by_key.setdefault(key, ([], [], []))
+            steps.append(step)
+            walls.append(wall)
+            if isinstance(value, torch.Tensor):
+                tensors.append((vals, len(vals), value))
+                vals.append(0.0)
+            else:
+                vals.append(float(value))
+    if tensors:
+        converted = torch.stack([t.detach().float().reshape(()) for _, _, t in tensors]).cpu().tolist()
+        for (vals, i, _), value in zip(tensors, converted):
+            vals[i] = value
+    for key, (steps, vals, _) in by_key.items():
+        for step, value in zip(steps, vals):
+            if not math.isfinite(value):
+                raise _NonFinite(key, step, value)
+    means = {k: float(np.mean(v[1])) for k, v in by_key.items()}
+    return by_key, means
+
+
+def _finite(d: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in d.items() if math.isfinite(v)}
+
+
+def _step_of(path: str) -> int:
+    return int(Path(path).stem.split("-")[-1])
+
+
+class _RateMeter:
+    """Steps per second over the last few seconds."""
+
+    def __init__(self, window: float = 5.0):
+        self.window = window
+        self.points: collections.deque[tuple[int, float]] = collections.deque()
+
+    def reset(self, step: int, t: float) -> None:
+        self.points.clear()
+        self.points.append((step, t))
+
+    def add(self, step: int, t: float) -> None:
+        self.points.append((step, t))
+        while len(self.points) > 2 and t - self.points[0][1] > self.window:
+            self.points.popleft()
+
+    def rate(self) -> float:
+        if len(self.points) < 2:
+            return 0.0
+        (s0, t0), (s1, t1) = self.points[0], self.points[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
