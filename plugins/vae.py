@@ -1,0 +1,258 @@
+"""Variational autoencoder (Kingma and Welling 2014).
+
+The loss is the negative evidence lower bound, per example, in nats (Kingma and Welling 2014, eq. 10):
+
+    -ELBO(x) = -E_q(z|x)[log p(x|z)] + beta * KL(q(z|x) || p(z))
+
+with beta = 1 the VAE, beta > 1 the beta-VAE (Higgins et al. 2017), and beta grown linearly
+from 0 over the first ``warmup_steps`` steps as KL warm-up (Sønderby et al. 2016). ``log_prob``
+is the importance-weighted estimate of Burda et al. (2016, eq. 8) with K samples:
+
+    log p(x) ~= log (1/K) sum_k p(x, z_k) / q(z_k|x),   z_k ~ q(z|x)
+
+Images use a convolutional encoder and decoder for any reasonable size (8x8 to 128x128);
+vectors use MLPs. Data in [0, 1] gets a Bernoulli likelihood, anything else a Gaussian with a
+learned per-dimension scale (the ``likelihood`` option overrides).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genstudio.api import Batch, DataSpec, TorchModel, hookimpl, param
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass
+class VAEConfig:
+    latent_dim: int = param(16, min=1, max=512, help="Size of the latent code z")
+    arch: str = param("auto", choices=("auto", "conv", "mlp"), help="Networks: conv for images, mlp for vectors (auto)")
+    width: int = param(
+        32, min=4, max=256, help="Channels of the first conv layer; doubled at each downsampling up to 4x"
+    )
+    hidden: int = param(256, min=8, max=4096, help="Units per hidden layer of the MLPs")
+    hidden_layers: int = param(2, min=1, max=8, help="Hidden layers of each MLP")
+    # auto: Bernoulli when every value lies in [0, 1] (images), else Gaussian
+    likelihood: str = param("auto", choices=("auto", "bernoulli", "gaussian"), help="Decoder's likelihood p(x|z)")
+    beta: float = param(1.0, min=0.0, max=100.0, help="Weight of the KL term (1: VAE, >1: beta-VAE)")
+    warmup_steps: int = param(0, min=0, max=10_000_000, help="Steps over which the KL weight grows from 0 to beta")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    # dynamic binarisation is how the literature reports likelihoods on MNIST (Burda et al. 2016)
+    binarize: bool = param(False, help="Train on pixels drawn as Bernoulli(x): likelihoods comparable with papers")
+    iw_samples: int = param(100, min=1, max=5000, help="Importance samples K for log_prob (Burda et al. 2016)")
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class ConvEncoder(nn.Module):
+    """(N, C, H, W) -> (N, out): a 3x3 stem, then stride-2 3x3 convs halving the size (rounding
+    up) until it is at most 4 pixels, so 8x8, 28x28 and 64x64 inputs all work."""
+
+    def __init__(self, shape: tuple[int, ...], width: int, out: int):
+        super().__init__()
+        c, h, w = shape
+        self.sizes = [(h, w)]
+        layers: list[nn.Module] = [nn.Conv2d(c, width, 3, padding=1), nn.SiLU()]
+        ch = width
+        while min(h, w) > 4 and len(self.sizes) < 6:
+            nxt = min(ch * 2, width * 4)
+            layers += [nn.Conv2d(ch, nxt, 3, stride=2, padding=1), nn.SiLU()]
+            ch, h, w = nxt, (h + 1) // 2, (w + 1) // 2
+            self.sizes.append((h, w))
+        self.net = nn.Sequential(*layers)
+        self.channels = ch
+        self.head = nn.Linear(ch * h * w, out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.net(x).flatten(1))
+
+
+class ConvDecoder(nn.Module):
+    """(N, latent) -> (N, out_channels, H, W): the encoder's mirror, with transposed convs
+    told each output size so odd sizes (7 -> 14 -> 28) come out exact."""
+
+    def __init__(self, encoder: ConvEncoder, latent: int, out_channels: int, width: int):
+        super().__init__()
+        self.sizes = encoder.sizes
+        h, w = self.sizes[-1]
+        self.start = (encoder.channels, h, w)
+        self.fc = nn.Linear(latent, encoder.channels * h * w)
+        self.ups = nn.ModuleList()
+        ch = encoder.channels
+        chans = [min(width * 2**i, width * 4) for i in range(len(self.sizes) - 1)]
+        for nxt in reversed(chans):
+            self.ups.append(nn.ConvTranspose2d(ch, nxt, 3, stride=2, padding=1))
+            ch = nxt
+        self.out = nn.Conv2d(ch, out_channels, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.silu(self.fc(z)).view(-1, *self.start)
+        for up, size in zip(self.ups, reversed(self.sizes[:-1])):
+            x = F.silu(up(x, output_size=size))
+        return self.out(x)
+
+
+class VAE(TorchModel):
+    """Variational autoencoder: encoder q(z|x), decoder p(x|z), standard normal prior."""
+
+    name = "vae"
+    title = "Variational autoencoder"
+    description = "Encoder and decoder trained on the evidence lower bound; beta-VAE and KL warm-up options"
+    accepts = {"image", "vector"}
+    Config = VAEConfig
+
+    def __init__(self, spec: DataSpec, config: VAEConfig, device="cpu"):
+        super().__init__(spec, config, device)
+        lo, hi = spec.value_range
+        kind = config.likelihood
+        if kind == "auto":
+            kind = "bernoulli" if spec.kind == "image" or (lo >= 0.0 and hi <= 1.0) else "gaussian"
+        self.likelihood = kind
+        self.latent_dim = config.latent_dim
+        # Gaussian data is modelled in [-1, 1]-scaled units; log_prob adds back the Jacobian
+        self.register_buffer("centre", torch.tensor((lo + hi) / 2.0))
+        self.register_buffer("half_range", torch.tensor(max((hi - lo) / 2.0, 1e-6)))
+        out_per_dim = 2 if kind == "gaussian" else 1
+        arch = config.arch if config.arch != "auto" else ("conv" if spec.kind == "image" else "mlp")
+        if arch == "conv" and spec.kind != "image":
+            raise ValueError("arch=conv needs image data; use arch=mlp for vectors")
+        self.arch = arch
+        d = spec.dim
+        if arch == "conv":
+            self.encoder = ConvEncoder(spec.shape, config.width, 2 * config.latent_dim)
+            self.decoder = ConvDecoder(self.encoder, config.latent_dim, spec.shape[0] * out_per_dim, config.width)
+        else:
+            hidden = [config.hidden] * config.hidden_layers
+            self.encoder = _mlp([d, *hidden, 2 * config.latent_dim])
+            self.decoder = _mlp([config.latent_dim, *hidden, d * out_per_dim])
+        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+        self.steps_done = 0
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.likelihood == "gaussian":
+            x = (x - self.centre) / self.half_range
+        return x if self.arch == "conv" else x.flatten(1)
+
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(self._prepare(x)).chunk(2, dim=1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def _decoder_out(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Bernoulli: (logits, None); Gaussian: (mean, log_scale), in scaled units, flat (N, D)."""
+        out = self.decoder(z).reshape(len(z), -1)
+        if self.likelihood == "bernoulli":
+            return out, None
+        mean, log_scale = out.chunk(2, dim=1) if self.arch == "mlp" else _split_channels(out, self.spec.shape)
+        return mean, log_scale.clamp(-7.0, 3.0)
+
+    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per example, nats, in data units."""
+        first, log_scale = self._decoder_out(z)
+        target = self._prepare(x).reshape(len(x), -1)
+        if log_scale is None:
+            return -F.binary_cross_entropy_with_logits(first, target, reduction="none").sum(1)
+        ll = -0.5 * (((target - first) / log_scale.exp()) ** 2 + 2 * log_scale + LOG_2PI).sum(1)
+        return ll - target.shape[1] * torch.log(self.half_range)
+
+    def _binarize(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(x, generator=generator) if self.config.binarize else x
+
+    def _elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-likelihood, KL), each per example in nats, with one reparameterised sample."""
+        mu, logvar = self._posterior(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)  # Kingma and Welling 2014, appendix B
+        return self._log_likelihood(x, z), kl
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def kl_weight(self) -> float:
+        if self.config.warmup_steps <= 0:
+            return self.config.beta
+        return self.config.beta * min(1.0, self.steps_done / self.config.warmup_steps)
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x = self._binarize(batch.x)
+        ll, kl = self._elbo_terms(x)
+        recon, kl = -ll.mean(), kl.mean()
+        loss = recon + self.kl_weight() * kl
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.steps_done += 1
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    def evaluate(self, batch: Batch) -> dict[str, float]:
+        g = torch.Generator(device=batch.x.device).manual_seed(0)
+        x = self._binarize(batch.x, g)
+        ll, kl = self._elbo_terms(x)
+        return {"nelbo": float((kl - ll).mean()), "recon": float(-ll.mean()), "kl": float(kl.mean())}
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior means (N, latent_dim)."""
+        return self._posterior(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Means of p(x|z) in data space, shaped like the data."""
+        first, _ = self._decoder_out(z)
+        x = torch.sigmoid(first) if self.likelihood == "bernoulli" else first * self.half_range + self.centre
+        return x.reshape(len(z), *self.spec.shape)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.centre.device)
+        return self.decode(z)
+
+    def log_prob(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
+        """Importance-weighted estimate of log p(x), nats per example (N,); a lower bound that
+        tightens as K grows (Burda et al. 2016)."""
+        k = k or self.config.iw_samples
+        out = []
+        chunk = max(1, 4096 // k)
+        for xs in x.split(chunk):
+            mu, logvar = self._posterior(xs)
+            std = (0.5 * logvar).exp()
+            eps = torch.randn(k, *mu.shape, device=mu.device)
+            z = (mu + eps * std).reshape(-1, self.latent_dim)  # (k * n, latent)
+            xk = xs.unsqueeze(0).expand(k, *xs.shape).reshape(-1, *xs.shape[1:])
+            log_px_z = self._log_likelihood(xk, z).view(k, -1)
+            log_pz = -0.5 * (eps * std + mu).pow(2).sum(-1) - 0.5 * self.latent_dim * LOG_2PI
+            log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+            out.append(torch.logsumexp(log_px_z + log_pz - log_qz, 0) - math.log(k))
+        return torch.cat(out)
+
+    def extra_state(self) -> dict:
+        return {"steps_done": self.steps_done}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.steps_done = int(state.get("steps_done", 0))
+
+
+def _split_channels(out: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A conv decoder's (N, 2C*H*W) output -> mean and log-scale, each (N, C*H*W)."""
+    c = shape[0]
+    both = out.view(len(out), 2 * c, -1)
+    return both[:, :c].reshape(len(out), -1), both[:, c:].reshape(len(out), -1)
+
+
+@hookimpl
+def genstudio_register_models(registry):
+    registry.add(VAE)
