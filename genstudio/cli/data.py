@@ -1,0 +1,128 @@
+"""``genstudio data list|show`` and ``genstudio plugins list``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from genstudio.api import params
+from genstudio.cli.common import EXIT_OK, json_arg, make_host, open_workspace, out, table, workspace_arg
+from genstudio.cli.train import LoadProgress
+
+
+def add_parsers(sub: Any) -> None:
+    data = sub.add_parser("data", help="data sources")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    dl = data_sub.add_parser("list", help="built-in sources and file formats, with their options")
+    json_arg(dl)
+    workspace_arg(dl)
+    ds = data_sub.add_parser("show", help="load a source and describe it")
+    ds.add_argument("source", metavar="SOURCE", help="a built-in source's name or a path")
+    ds.add_argument("--data-option", action="append", default=[], metavar="K=V", help="a source option (repeatable)")
+    ds.add_argument("--grid", metavar="FILE.png", help="save a picture of the first examples")
+    workspace_arg(ds)
+    json_arg(ds)
+    data.set_defaults(handler=cmd_data)
+
+    pl = sub.add_parser("plugins", help="plugins")
+    pl_sub = pl.add_subparsers(dest="plugins_command", metavar="ACTION", required=True)
+    pll = pl_sub.add_parser("list", help="every plugin: version, origin, contributions, errors")
+    workspace_arg(pll)
+    json_arg(pll)
+    pl.set_defaults(handler=cmd_plugins)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from genstudio.data import load_dataset
+
+    workspace = open_workspace(args)
+    host = make_host(workspace)
+    if args.data_command == "list":
+        items = []
+        for name, cls in host.datasets.items():
+            items.append(
+                {
+                    "name": name,
+                    "title": cls.title,
+                    "description": cls.description,
+                    "kind": "file format" if cls.path_based else "built-in",
+                    "plugin": host.datasets.owner(name),
+                    "options": [
+                        {
+                            "name": p.name,
+                            "type": p.type.__name__,
+                            "default": p.default,
+                            "help": p.help,
+                            "allowed": p.describe_range(),
+                        }
+                        for p in params(cls.Options)
+                    ],
+                }
+            )
+        if args.json:
+            out(items)
+            return EXIT_OK
+        for group in ("built-in", "file format"):
+            print(
+                "Built-in sources (--data NAME):"
+                if group == "built-in"
+                else "\nFile formats (--data PATH, recognised by content):"
+            )
+            for it in (i for i in items if i["kind"] == group):
+                print(f"  {it['name']:14} {it['description']}")
+                for o in it["options"]:
+                    print(f"  {'':14}   {(o['name'] + '=' + str(o['default'])):18} {o['help']} ({o['allowed']})")
+        return EXIT_OK
+    data = load_dataset(host, args.source, args.data_option, cache_dir=workspace.cache_dir, progress=LoadProgress())
+    spec = data.spec
+    info = {
+        **spec.to_dict(),
+        "labelled": data.y is not None,
+        "warnings": data.warnings,
+        "dtype": str(data.x.dtype),
+    }
+    if args.grid:
+        from genstudio.data.grid import picture, save_png
+
+        sample = data.as_float(slice(0, 64 if spec.kind == "image" else 5000))
+        scale = 1 if spec.kind != "image" else max(1, min(4, 64 // max(spec.shape[-2:])))
+        save_png(args.grid, picture(sample), scale=scale)
+        info["grid"] = str(args.grid)
+    if args.json:
+        out(info)
+        return EXIT_OK
+    print(f"{spec.source}: {spec.count} {spec.kind} examples shaped {spec.shape}")
+    print(f"  values in [{spec.value_range[0]:g}, {spec.value_range[1]:g}], stored as {info['dtype']}")
+    if spec.classes:
+        shown = ", ".join(spec.classes[:20]) + (" ..." if len(spec.classes) > 20 else "")
+        print(f"  {len(spec.classes)} classes: {shown}")
+    else:
+        print("  no labels")
+    if spec.factors:
+        print(f"  known factors: {', '.join(spec.factors)}")
+    for w in data.warnings:
+        print(f"  warning: {w}")
+    if args.grid:
+        print(f"  wrote {args.grid}")
+    return EXIT_OK
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    from genstudio.plugins import create_plugin_manager
+
+    host = create_plugin_manager(workspace.root)
+    infos = [p.to_dict() for p in host.plugins.values()]
+    if args.json:
+        out(infos)
+        return EXIT_OK
+    rows = []
+    for p in infos:
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["contributes"].items()) or "-"
+        status = "disabled" if not p["enabled"] else ("FAILED" if p["error"] else "ok")
+        rows.append([p["name"], p["version"] or "-", p["source"], status, what])
+    print(table(rows, ["NAME", "VERSION", "SOURCE", "STATUS", "CONTRIBUTES"]))
+    for p in infos:
+        if p["error"]:
+            print(f"\n{p['name']} failed: {p['error']}\n{p['traceback'] or ''}".rstrip())
+    return EXIT_OK
