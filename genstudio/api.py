@@ -64,7 +64,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 KINDS = ("image", "vector", "tabular")
 
 #: The optional capabilities a model family may have, detected by presence of the method.
-CAPABILITIES = ("encode", "decode", "reconstruct", "log_prob", "evaluate", "sample_chain")
+CAPABILITIES = ("encode", "decode", "reconstruct", "log_prob", "evaluate", "sample_chain", "structure")
 
 
 # --------------------------------------------------------------------------------------
@@ -419,7 +419,9 @@ class GenerativeModel:
     - ``log_prob(x) -> (N,)`` in nats per example: likelihoods, bits/dim, anomaly scores;
     - ``evaluate(batch) -> dict[str, float]``: validation losses;
     - ``sample_chain(n, generator=None) -> Iterator[Tensor]``: the sampling process step by
-      step (Gibbs chains, reverse diffusion), each frame shaped like :meth:`sample`'s output.
+      step (Gibbs chains, reverse diffusion), each frame shaped like :meth:`sample`'s output;
+    - ``structure() -> dict``: a learned graph, ``{"nodes": [name, ...], "edges": [[from, to],
+      ...]}``; the window draws it and every checkpoint saves it as ``structure.json``.
     """
 
     name: ClassVar[str] = ""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import json
 import math
 import threading
 import time
@@ -38,6 +39,7 @@ from genstudio.api import (
     config_to_dict,
 )
 from genstudio.data.grid import picture, save_png
+from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.store import RunRecord, RunStore
 from genstudio.runs.workspace import Workspace
 from genstudio.training import checkpoint as ckpt
@@ -348,6 +350,7 @@ class Trainer:
         per_epoch = max(1, n_train // bs)
         image = self.dataset.spec.kind == "image"
         can_eval = "evaluate" in capabilities(model) and len(x_val) > 0
+        has_structure = "structure" in capabilities(model)
         total = self.total_steps
         val_every = s.val_every or max(1, total // 20)
         sample_every = s.sample_every or max(1, total // 50)
@@ -440,6 +443,10 @@ class Trainer:
             path = ckpt.save_checkpoint(
                 self.folder / "checkpoints", self.step, {"model": model_state, "loop": loop_state}, meta
             )
+            if has_structure:
+                with plugin_code("describing its structure (structure)"):
+                    graph = self._inference(model, lambda m: m.structure())
+                atomic_write_text(self.folder / "structure.json", json.dumps(graph, indent=1))
             self.store.add_artifact(run_id, "checkpoint", self.step, path)
             for removed in ckpt.prune(self.folder / "checkpoints", s.keep_checkpoints):
                 self.store.remove_artifact(run_id, removed)
@@ -638,8 +645,6 @@ class Trainer:
         if self.dataset.spec.kind != "image":
             reference = self.dataset.as_float(slice(0, 2000))
         png = save_png(stem.with_suffix(".png"), picture(arr, reference), scale=1 if arr.ndim != 4 else _scale_for(arr))
-        from genstudio.files import atomic_write
-
         atomic_write(stem.with_suffix(".npy"), lambda f: np.save(f, arr, allow_pickle=False))
         self.store.add_artifact(self.run.id, "samples", self.step, png, {"npy": str(stem.with_suffix(".npy"))})
         return png

@@ -344,3 +344,22 @@ def test_a_torch_model_is_moved_to_its_device_and_in_train_mode(gs_train):
     assert isinstance(trainer.model, TorchModel) and trainer.model.training
     assert trainer.model.mean.device.type == "cpu"
     assert DataSpec.from_dict(trainer.store.get_run(trainer.run.id).spec).shape == (1, 8, 8)
+
+
+def test_a_learned_structure_is_saved_with_every_checkpoint(gs_workspace):
+    import json
+
+    class Graph(TinyModel):
+        name = "graph"
+
+        def structure(self):
+            return {"nodes": ["a", "b"], "edges": [["a", "b"]], "step": self.steps_done}
+
+    class P:
+        @hookimpl
+        def genstudio_register_models(self, registry):
+            registry.add(Graph)
+
+    trainer, _ = train(make_host(extra=[("p", P())]), gs_workspace, "graph", steps=6, checkpoint_every=3)
+    saved = json.loads((trainer.folder / "structure.json").read_text())
+    assert saved == {"nodes": ["a", "b"], "edges": [["a", "b"]], "step": 6}
