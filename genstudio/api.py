@@ -416,7 +416,9 @@ class GenerativeModel:
 
     - ``encode(x) -> z`` and ``decode(z) -> x`` (with ``latent_dim``): latent explorer, PPL;
     - ``reconstruct(x) -> x``: reconstructions, anomaly scores;
-    - ``log_prob(x) -> (N,)`` in nats per example: likelihoods, bits/dim, anomaly scores;
+    - ``log_prob(x) -> (N,)`` in nats per example: likelihoods, bits/dim, anomaly scores. It
+      is a density over data space, or a probability mass when the model treats the data as
+      discrete (binarised pixels): then it sets :attr:`discrete_likelihood`;
     - ``evaluate(batch) -> dict[str, float]``: validation losses;
     - ``sample_chain(n, generator=None) -> Iterator[Tensor]``: the sampling process step by
       step (Gibbs chains, reverse diffusion), each frame shaped like :meth:`sample`'s output;
@@ -429,6 +431,9 @@ class GenerativeModel:
     description: ClassVar[str] = ""
     accepts: ClassVar[frozenset[str] | set[str]] = frozenset()
     Config: ClassVar[type] = EmptyConfig
+    #: ``log_prob`` is a probability mass over discrete values (binary pixels, categories),
+    #: not a density; bits per dimension then need no dequantization offset.
+    discrete_likelihood: bool = False
 
     def __init__(self, spec: DataSpec, config: Any, device: Any = "cpu"):
         self.spec = spec

@@ -122,6 +122,7 @@ class VAE(TorchModel):
         if kind == "auto":
             kind = "bernoulli" if spec.kind == "image" or (lo >= 0.0 and hi <= 1.0) else "gaussian"
         self.likelihood = kind
+        self.discrete_likelihood = kind == "bernoulli" and config.binarize
         self.latent_dim = config.latent_dim
         # Gaussian data is modelled in [-1, 1]-scaled units; log_prob adds back the Jacobian
         self.register_buffer("centre", torch.tensor((lo + hi) / 2.0))
