@@ -1,0 +1,28 @@
+"""Every model family the built-in plugins provide passes a few-step dry run (as pytorch/examples'
+CI runs each example with --dry-run), on every kind of data it accepts."""
+
+from __future__ import annotations
+
+import pytest
+
+from genstudio.plugins import create_plugin_manager
+from genstudio.testing import dry_run
+
+HOST = create_plugin_manager(autoload=False)
+DATA_FOR_KIND = {"image": "tiny", "vector": "tiny-vectors"}
+
+
+def cases():
+    for name, cls in HOST.models.items():
+        for kind in sorted(cls.accepts):
+            if kind in DATA_FOR_KIND:
+                yield pytest.param(name, DATA_FOR_KIND[kind], id=f"{name}-{kind}")
+
+
+def test_every_builtin_plugin_loads():
+    assert not HOST.failed(), {p.name: p.error for p in HOST.failed()}
+
+
+@pytest.mark.parametrize(("model", "data"), list(cases()))
+def test_dry_run(gs_host, gs_workspace, model, data):
+    dry_run(gs_host, gs_workspace, model, data, steps=4)
