@@ -352,8 +352,9 @@ class Trainer:
         can_eval = "evaluate" in capabilities(model) and len(x_val) > 0
         has_structure = "structure" in capabilities(model)
         total = self.total_steps
-        val_every = s.val_every or max(1, total // 20)
-        sample_every = s.sample_every or max(1, total // 50)
+        # each periodic task takes at most about 1% of the run's time unless the user set it
+        val_due = _Schedule(s.val_every, max(1, total // 20), share=0.01)
+        sample_due = _Schedule(s.sample_every, max(1, total // 50), share=0.01, max_gap=15.0)
         n_samples = s.n_samples or (64 if image else 1000)
         ckpt_every = s.checkpoint_every
         autocast = (
@@ -381,19 +382,19 @@ class Trainer:
         wall0 = time.time() - clock0
         paused_for = 0.0
         pending: list[tuple[int, float, dict[str, Any]]] = []
-        last_losses: dict[str, float] = {}
+        latest: dict[str, float] = {}  # the newest mean of every key, for the summary
         min_interval = 1.0 / s.event_rate
         next_flush = clock0 + min_interval
-        last_sample_t = last_ckpt_t = clock0
+        last_ckpt_t = clock0
         rate = _RateMeter()
         rate.add(self.step, clock0)
+        start_step = self.step
         last_ckpt_path = state.get("checkpoint", "")
 
         def elapsed_now() -> float:
             return elapsed0 + time.perf_counter() - clock0 - paused_for
 
         def flush() -> Iterator[ev.Event]:
-            nonlocal last_losses
             if not pending:
                 return
             scalars, means = _collect(pending)
@@ -402,12 +403,12 @@ class Trainer:
                 (st, k, v, w) for k, (steps, vals, walls) in scalars.items() for st, v, w in zip(steps, vals, walls)
             ]
             self.store.log_scalars(run_id, rows)
-            last_losses = means
+            latest.update(means)
             now = time.perf_counter()
             rate.add(self.step, now)
             sps = rate.rate()
             remaining = total - self.step
-            self.store.update_run(run_id, step=self.step, heartbeat=time.time(), summary=_finite(means))
+            self.store.update_run(run_id, step=self.step, heartbeat=time.time(), summary=_finite(latest))
             yield ev.Progress(
                 run_id,
                 self.step,
@@ -438,7 +439,7 @@ class Trainer:
                 "elapsed": elapsed_now(),
                 "spec": self.dataset.spec.to_dict(),
                 "config": config_to_dict(self.config),
-                "losses": _finite(last_losses),
+                "losses": _finite(latest),
             }
             path = ckpt.save_checkpoint(
                 self.folder / "checkpoints", self.step, {"model": model_state, "loop": loop_state}, meta
@@ -453,19 +454,27 @@ class Trainer:
             last_ckpt_path, last_ckpt_t = str(path), time.perf_counter()
             yield ev.CheckpointSaved(run_id, self.step, path=str(path))
 
+        def step_seconds() -> float:
+            sps = rate.rate()
+            return 1.0 / sps if sps > 0 else (time.perf_counter() - clock0) / max(1, self.step - start_step)
+
         def samples() -> Iterator[ev.Event]:
-            nonlocal last_sample_t
+            t = time.perf_counter()
             with plugin_code("sampling (sample)"):
                 out = self._inference(model, lambda m: m.sample(n_samples, generator=self._sample_generator()))
             arr = _to_numpy(out, self.dataset.spec)
             path = self._save_samples(arr)
-            last_sample_t = time.perf_counter()
+            now = time.perf_counter()
+            sample_due.done(self.step, now, now - t, step_seconds())
             yield ev.Samples(run_id, self.step, path=str(path), samples=arr)
 
         def validate() -> None:
+            t = time.perf_counter()
             with plugin_code("validating (evaluate)"):
                 means = self._inference(model, lambda m: _evaluate(m, x_val, y_val, bs, image))
-            pending.append((self.step, wall0 + time.perf_counter(), {f"val/{k}": v for k, v in means.items()}))
+            now = time.perf_counter()
+            val_due.done(self.step, now, now - t, step_seconds())
+            pending.append((self.step, wall0 + now, {f"val/{k}": v for k, v in means.items()}))
 
         try:
             if self.resume_from is None and self.step == 0:
@@ -504,9 +513,9 @@ class Trainer:
                     for message in model.take_warnings():
                         self.store.add_message(run_id, self.step, "warning", message)
                         yield ev.Warning(run_id, self.step, message=message)
-                if can_eval and self.step % val_every == 0:
+                if can_eval and val_due.due(self.step, now):
                     validate()
-                if self.step % sample_every == 0 or now - last_sample_t > 15.0:
+                if sample_due.due(self.step, now):
                     yield from flush()
                     yield from samples()
                 if (ckpt_every and self.step % ckpt_every == 0) or (
@@ -518,16 +527,16 @@ class Trainer:
                     next_flush = time.perf_counter() + min_interval
             # the end, or a stop: the last losses, samples and a checkpoint
             yield from flush()
-            if can_eval and self.step % val_every != 0:
+            if can_eval and val_due.last_step != self.step:
                 validate()
                 yield from flush()
-            if self.step % sample_every != 0:
+            if sample_due.last_step != self.step:
                 yield from samples()
             if not last_ckpt_path or _step_of(last_ckpt_path) != self.step:
                 yield from checkpoint()
             status = "stopped" if self.step < total else "finished"
             yield ev.Finished(
-                run_id, self.step, status=status, elapsed=elapsed_now(), losses=last_losses, checkpoint=last_ckpt_path
+                run_id, self.step, status=status, elapsed=elapsed_now(), losses=dict(latest), checkpoint=last_ckpt_path
             )
         except _NonFinite as exc:
             message = f"{exc}; the run stopped"
@@ -730,6 +739,40 @@ def _finite(d: dict[str, float]) -> dict[str, float]:
 
 def _step_of(path: str) -> int:
     return int(Path(path).stem.split("-")[-1])
+
+
+class _Schedule:
+    """When a periodic task (validation, sample grids) is due.
+
+    Set by the user (``every`` > 0), it runs every ``every`` steps exactly. Otherwise it runs
+    every ``base`` steps, stretched so that it takes at most ``share`` of the run's time, and
+    at least every ``max_gap`` seconds when that too fits in the share (so a long run's
+    window still gets fresh samples)."""
+
+    def __init__(self, every: int, base: int, share: float, max_gap: float | None = None):
+        self.explicit = every > 0
+        self.every = every if self.explicit else base
+        self.share = share
+        self.max_gap = max_gap
+        self.next_step = self.every
+        self.last_step = -1
+        self.last_time = time.perf_counter()
+        self.cost = 0.0
+
+    def due(self, step: int, now: float) -> bool:
+        if step >= self.next_step:
+            return True
+        if self.explicit or self.max_gap is None:
+            return False
+        return now - self.last_time > max(self.max_gap, self.cost / self.share)
+
+    def done(self, step: int, now: float, cost: float, step_seconds: float) -> None:
+        self.last_step, self.last_time, self.cost = step, now, cost
+        if self.explicit:
+            self.next_step = (step // self.every + 1) * self.every
+        else:
+            stretch = int(cost / (self.share * step_seconds)) if step_seconds > 0 else 0
+            self.next_step = step + max(self.every, stretch)
 
 
 class _RateMeter:

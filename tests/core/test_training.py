@@ -363,3 +363,27 @@ def test_a_learned_structure_is_saved_with_every_checkpoint(gs_workspace):
     trainer, _ = train(make_host(extra=[("p", P())]), gs_workspace, "graph", steps=6, checkpoint_every=3)
     saved = json.loads((trainer.folder / "structure.json").read_text())
     assert saved == {"nodes": ["a", "b"], "edges": [["a", "b"]], "step": 6}
+
+
+def test_automatic_intervals_keep_periodic_work_to_a_small_share_of_the_time():
+    from genstudio.training.loop import _Schedule
+
+    explicit = _Schedule(every=10, base=3, share=0.01, max_gap=1.0)
+    assert not explicit.due(9, now=1e9) and explicit.due(10, now=0.0)
+    explicit.done(10, now=0.0, cost=100.0, step_seconds=0.001)
+    assert explicit.next_step == 20  # exactly as asked, whatever it costs
+
+    auto = _Schedule(every=0, base=5, share=0.01, max_gap=15.0)
+    assert auto.due(5, now=0.0)
+    auto.done(5, now=0.0, cost=0.5, step_seconds=0.1)  # 0.5 s of work against 0.1 s steps
+    assert auto.next_step == 5 + 500  # stretched so the work is 1% of the time
+    assert not auto.due(100, now=20.0)  # 15 s gap passed, but 50 s are needed for 1%
+    assert auto.due(100, now=51.0)
+    cheap = _Schedule(every=0, base=5, share=0.01, max_gap=15.0)
+    cheap.done(5, now=0.0, cost=0.001, step_seconds=0.1)
+    assert cheap.next_step == 10 and cheap.due(7, now=16.0)
+
+
+def test_the_final_losses_hold_every_key(gs_train):
+    _, events = gs_train("tiny", steps=20, val_every=20)
+    assert set(events[-1].losses) == {"nll", "scale", "val/nll"}
