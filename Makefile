@@ -13,11 +13,15 @@ $(BIN)/genstudio: pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 
+# Until the window exists: train the default VAE on the built-in digits, headless, and
+# write a grid of its samples.
 run: $(BIN)/genstudio
-	$(BIN)/genstudio
+	$(BIN)/genstudio train vae --data digits --name quick-start
+	$(BIN)/genstudio sample quick-start -n 64 -o samples.png
+	@echo "samples written to samples.png"
 
 test: $(BIN)/genstudio
-	$(BIN)/python -m pytest -n 2 -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
 
 lint: $(BIN)/genstudio
 	$(BIN)/ruff check .
