@@ -34,7 +34,7 @@ def add_parsers(sub: Any) -> None:
         "--output",
         required=True,
         metavar="FILE",
-        help="FILE.png (a grid) or FILE.npy (float32, shaped like the data)",
+        help="FILE.png (a grid), FILE.npy (float32, shaped like the data) or, for tabular data, FILE.csv",
     )
     s.add_argument("--device", default="cpu", choices=DEVICES, help="device (default cpu)")
     workspace_arg(s)
@@ -65,18 +65,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from genstudio.runs.inference import load_model
 
     out = Path(args.output)
-    if out.suffix.lower() not in (".png", ".npy"):
-        raise UsageError(f"-o {out}: write a .png (a grid) or a .npy (the raw samples)")
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npy", ".csv"):
+        raise UsageError(f"-o {out}: write a .png (a grid) or a .npy (the raw samples); for tabular data, a .csv")
     if args.n < 1:
         raise UsageError("-n must be at least 1")
     workspace = open_workspace(args)
     host = make_host(workspace)
     loaded = load_model(host, workspace, args.run, device=args.device)
+    tabular = loaded.model.spec.kind == "tabular"
+    if tabular and suffix == ".png":
+        raise UsageError(f"-o {out}: run {loaded.run.id} models tabular data; write a .csv (rows) or a .npy (codes)")
+    if not tabular and suffix == ".csv":
+        raise UsageError(f"-o {out}: only runs on tabular data sample to .csv; write a .png or a .npy")
     g = torch.Generator(device=loaded.device).manual_seed(args.seed)
     with torch.no_grad():
         chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
     arr = np.concatenate([c.detach().float().cpu().numpy() for c in chunks]).astype(np.float32)
-    if out.suffix.lower() == ".npy":
+    if suffix == ".csv":
+        from genstudio.data.tabular import write_csv
+
+        # continuous columns get values drawn within their bins, from the same seed
+        write_csv(out, loaded.model.spec, np.rint(arr).astype(np.int64), rng=np.random.default_rng(args.seed))
+    elif suffix == ".npy":
         atomic_write(out, lambda f: np.save(f, arr, allow_pickle=False))
     else:
         save_png(out, picture(arr), scale=1 if arr.ndim != 4 else max(1, min(4, 64 // max(arr.shape[-2:]))))

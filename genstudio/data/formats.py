@@ -512,7 +512,8 @@ def _number_labels(values: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 
 class CsvFile(DataSource):
     """Delimited text (comma, semicolon, tab or whitespace) of numbers: vectors ``(N, D)``
-    float32, with an optional label column (strings or numbers)."""
+    float32, with an optional label column (strings or numbers). With ``kind=tabular``, every
+    column is a categorical variable instead (:mod:`genstudio.data.tabular`)."""
 
     name = "csv"
     title = "CSV / text table"
@@ -526,6 +527,15 @@ class CsvFile(DataSource):
             "auto",
             help="Label column: a header name or 0-based index; auto finds label/class/target/y; none for no labels",
         )
+        kind: str = param(
+            "vector",
+            choices=("vector", "tabular"),
+            help="vector: numeric columns; tabular: every column a categorical variable (see genstudio.data.tabular)",
+        )
+        max_categories: int = param(
+            20, min=1, max=100_000, help="kind=tabular: integer columns with at most this many values are categorical"
+        )
+        bins: int = param(5, min=1, max=1000, help="kind=tabular: quantile bins of each continuous column")
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
@@ -569,6 +579,10 @@ class CsvFile(DataSource):
 
         if delimiter == ";":  # "1,5;2,25": a semicolon file may use decimal commas
             rows = [[_decimal_point(f) for f in row] for row in rows]
+        if options.kind == "tabular":
+            from genstudio.data.tabular import load_csv_rows
+
+            return load_csv_rows(rows, lines, path, options)
         header = self._has_header(rows, options.header)
         names = [h.strip() for h in rows[0]] if header else None
         if header:
@@ -590,7 +604,8 @@ class CsvFile(DataSource):
             hint = f"; if it holds the labels, set label={self._column(names, features[k], bare=True)}"
             raise DataError(
                 f"{self._column(names, features[k])}, line {lines[i]}: {str(cells[i, k])!r} is not a number"
-                + (hint if label_col is None else ""),
+                + (hint if label_col is None else "")
+                + "; use --data-option kind=tabular for categorical data",
                 path,
             ) from None
         if not np.isfinite(x).all():

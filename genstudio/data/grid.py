@@ -47,7 +47,8 @@ def scatter_image(
 ) -> np.ndarray:
     """Draw the first two coordinates of ``points`` (N, D) as a density image (size, size, 3)
     uint8: samples in orange over ``reference`` (real data) in grey."""
-    points = np.asarray(points, np.float64).reshape(len(points), -1)[:, :2]
+    points = _two_columns(points)
+    reference = None if reference is None else _two_columns(reference)
     both = points if reference is None else np.concatenate([points, np.asarray(reference, np.float64)[:, :2]])
     finite = both[np.isfinite(both).all(axis=1)]
     if bounds is None:
@@ -70,10 +71,20 @@ def scatter_image(
     for pts, colour in ((reference, (90, 90, 90)), (points, (230, 110, 20))):
         if pts is None or len(pts) == 0:
             continue
-        d = density(np.asarray(pts, np.float64).reshape(len(pts), -1)[:, :2])
+        d = density(pts)
         alpha = np.clip(d / max(np.percentile(d[d > 0], 90) if (d > 0).any() else 1.0, 1e-9), 0, 1)[..., None]
         img = img * (1 - alpha) + np.asarray(colour, np.float64) * alpha
     return img.astype(np.uint8)
+
+
+def _two_columns(points: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, 2): the first two columns; one column is spread over a second axis of
+    zeros plus a small jitter, so 1-D data still draws as a band."""
+    p = np.asarray(points, np.float64).reshape(len(points), -1)
+    if p.shape[1] >= 2:
+        return p[:, :2]
+    jitter = np.random.default_rng(0).uniform(-0.5, 0.5, len(p)) * (np.ptp(p) or 1.0) * 0.05
+    return np.stack([p[:, 0], jitter], 1)
 
 
 def picture(samples: np.ndarray, reference: np.ndarray | None = None, nrow: int | None = None) -> np.ndarray:
