@@ -46,7 +46,11 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "genstudio.data.datasets",
     "genstudio.data.formats",
+    "genstudio.metrics.builtin",
     "genstudio_plugins.vae",
+    "genstudio_plugins.flow",
+    "genstudio_plugins.diffusion",
+    "genstudio_plugins.bayesnet",
 )
 
 ENTRY_POINT_GROUP = "genstudio"
