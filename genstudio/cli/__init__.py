@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 from genstudio import __version__
 from genstudio.api import GenStudioError
-from genstudio.cli import data, runs, train
+from genstudio.cli import data, evaluate, runs, train
 from genstudio.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, workspace_arg
 
-COMMAND_MODULES = (train, runs, data)
+COMMAND_MODULES = (train, runs, data, evaluate)
 
 
 def base_parser() -> argparse.ArgumentParser:
