@@ -11,7 +11,9 @@ through the ``genstudio_run_*`` hooks. Everything a plugin needs to write one is
 - :class:`DataSource` is the base class of a data source;
 - :class:`GenStudioError` and its subclasses carry messages meant for the user.
 
-This module imports nothing else from GenStudio, so a plugin depends on it alone.
+This module imports nothing else from GenStudio, so a plugin depends on it alone. It
+imports torch only when something needs it (``TorchModel`` on first use), so the window
+and the command line start without paying for torch.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pluggy
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "KINDS",
@@ -46,7 +50,7 @@ __all__ = [
     "Metric",
     "Param",
     "PluginError",
-    "TorchModel",
+    "TorchModel",  # noqa: F822 - made on first use, by __getattr__
     "capabilities",
     "config_from_dict",
     "config_to_dict",
@@ -436,6 +440,8 @@ class GenerativeModel:
     discrete_likelihood: bool = False
 
     def __init__(self, spec: DataSpec, config: Any, device: Any = "cpu"):
+        import torch
+
         self.spec = spec
         self.config = config
         self.device = torch.device(device)
@@ -474,48 +480,64 @@ class GenerativeModel:
         return out
 
 
-class TorchModel(GenerativeModel, torch.nn.Module):
-    """A :class:`GenerativeModel` that is also a ``torch.nn.Module``.
+def _make_torch_model() -> type:
+    import torch
 
-    Call ``super().__init__(spec, config, device)`` first, then build networks and
-    optimizers. The host moves the module to ``device`` after construction. Checkpoints hold
-    the module's ``state_dict``, the state of every optimizer and LR scheduler kept as an
-    attribute, and :meth:`extra_state`.
-    """
+    class TorchModel(GenerativeModel, torch.nn.Module):
+        """A :class:`GenerativeModel` that is also a ``torch.nn.Module``.
 
-    def __init__(self, spec: DataSpec, config: Any, device: Any = "cpu"):
-        torch.nn.Module.__init__(self)
-        GenerativeModel.__init__(self, spec, config, device)
+        Call ``super().__init__(spec, config, device)`` first, then build networks and
+        optimizers. The host moves the module to ``device`` after construction. Checkpoints hold
+        the module's ``state_dict``, the state of every optimizer and LR scheduler kept as an
+        attribute, and :meth:`extra_state`.
+        """
 
-    def _stateful_attributes(self) -> Iterator[tuple[str, Any]]:
-        for key, value in sorted(vars(self).items()):
-            if isinstance(value, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)):
-                yield key, value
+        def __init__(self, spec: DataSpec, config: Any, device: Any = "cpu"):
+            torch.nn.Module.__init__(self)
+            GenerativeModel.__init__(self, spec, config, device)
 
-    def extra_state(self) -> dict[str, Any]:
-        """Plain values to checkpoint beside the weights (counters, schedules)."""
-        return {}
+        def _stateful_attributes(self) -> Iterator[tuple[str, Any]]:
+            for key, value in sorted(vars(self).items()):
+                if isinstance(value, (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)):
+                    yield key, value
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`extra_state` returned."""
+        def extra_state(self) -> dict[str, Any]:
+            """Plain values to checkpoint beside the weights (counters, schedules)."""
+            return {}
 
-    def checkpoint_state(self) -> dict[str, Any]:
-        return {
-            "module": dict(self.state_dict()),
-            "optimizers": {k: v.state_dict() for k, v in self._stateful_attributes()},
-            "extra": self.extra_state(),
-        }
+        def load_extra_state(self, state: dict[str, Any]) -> None:
+            """Restore what :meth:`extra_state` returned."""
 
-    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
-        try:
-            self.load_state_dict(state["module"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"the checkpoint does not fit this model: {exc}") from None
-        saved = state.get("optimizers", {})
-        for key, obj in self._stateful_attributes():
-            if key in saved:
-                obj.load_state_dict(saved[key])
-        self.load_extra_state(state.get("extra", {}))
+        def checkpoint_state(self) -> dict[str, Any]:
+            return {
+                "module": dict(self.state_dict()),
+                "optimizers": {k: v.state_dict() for k, v in self._stateful_attributes()},
+                "extra": self.extra_state(),
+            }
+
+        def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+            try:
+                self.load_state_dict(state["module"])
+            except RuntimeError as exc:
+                raise CheckpointError(f"the checkpoint does not fit this model: {exc}") from None
+            saved = state.get("optimizers", {})
+            for key, obj in self._stateful_attributes():
+                if key in saved:
+                    obj.load_state_dict(saved[key])
+            self.load_extra_state(state.get("extra", {}))
+
+    TorchModel.__qualname__ = "TorchModel"
+    TorchModel.__module__ = __name__
+    return TorchModel
+
+
+def __getattr__(name: str) -> Any:
+    # TorchModel subclasses torch.nn.Module: it is built, and torch imported, on first use
+    if name == "TorchModel":
+        cls = _make_torch_model()
+        globals()["TorchModel"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def capabilities(model: Any) -> set[str]:
@@ -529,6 +551,8 @@ def prior_sample(model: Any, n: int, generator: torch.Generator | None = None) -
     own = getattr(model, "sample_latent", None)
     if callable(own):
         return own(n, generator=generator)
+    import torch
+
     device = getattr(model, "device", "cpu")
     return torch.randn(n, int(model.latent_dim), generator=generator, device=device)
 
@@ -550,6 +574,8 @@ class FeatureExtractor:
     description: ClassVar[str] = ""
 
     def __init__(self, spec: DataSpec, device: Any = "cpu", context: LoadContext | None = None):
+        import torch
+
         self.spec = spec
         self.device = torch.device(device)
         self.context = context or LoadContext()

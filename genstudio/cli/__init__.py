@@ -17,6 +17,7 @@ command module adds its parsers (``add_parsers``) and handlers; this module disp
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -39,9 +40,14 @@ def base_parser() -> argparse.ArgumentParser:
 
 
 def open_window(workspace: str | None) -> int:
-    # the window is not built yet: say what the command line offers instead
-    base_parser().print_help()
-    return EXIT_OK
+    """``genstudio`` with no command: the window, where PySide6 is installed."""
+    if importlib.util.find_spec("PySide6") is None:
+        raise UsageError(
+            "the window needs PySide6: pip install 'genstudio[gui]' (every command works without it; see genstudio --help)"
+        )
+    from genstudio.gui.app import run_app
+
+    return run_app(workspace)
 
 
 def _split_workspace(argv: list[str]) -> tuple[list[str], list[str]]:

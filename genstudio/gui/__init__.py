@@ -1,0 +1,1 @@
+"""Everything Qt: the GenStudio window. Nothing outside this package imports Qt."""

@@ -26,7 +26,7 @@ class Event:
         return out
 
 
-_OMIT_IN_JSON = {"samples", "scalars"}
+_OMIT_IN_JSON = {"samples", "scalars", "walls"}
 
 
 def _plain(value: Any) -> Any:
@@ -67,6 +67,8 @@ class Progress(Event):
     eta: float | None = None
     losses: dict[str, float] = field(default_factory=dict)
     scalars: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    walls: dict[str, list[float]] = field(default_factory=dict)
+    """The wall-clock time (seconds since the epoch) of each value in ``scalars``."""
 
 
 @dataclass

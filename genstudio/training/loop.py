@@ -52,13 +52,13 @@ MAX_VAL_EXAMPLES = 10_000
 SAMPLE_SEED_OFFSET = 1_000_003
 
 
-class _NonFinite(Exception):
+class _NonFiniteLossError(Exception):
     def __init__(self, key: str, step: int, value: float):
         super().__init__(f"loss {key!r} became {value} at step {step}")
         self.key, self.step, self.value = key, step, value
 
 
-class _PluginFailure(Exception):
+class _PluginFailureError(Exception):
     """Plugin code raised: carries what it was doing."""
 
     def __init__(self, doing: str, exc: BaseException):
@@ -71,10 +71,10 @@ def plugin_code(doing: str) -> Iterator[None]:
     """Mark a call into plugin code: whatever it raises becomes a failure attributed to it."""
     try:
         yield
-    except (_NonFinite, _PluginFailure):
+    except (_NonFiniteLossError, _PluginFailureError):
         raise
     except Exception as exc:
-        raise _PluginFailure(doing, exc) from exc
+        raise _PluginFailureError(doing, exc) from exc
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -339,7 +339,7 @@ class Trainer:
             model = self._build_model()
             state = self._restore(model)
             x_train, y_train, x_val, y_val = self._device_data()
-        except _PluginFailure as exc:
+        except _PluginFailureError as exc:
             yield self._failed(exc.doing, exc.exc, plugin=self.plugin)
             return
         except GenStudioError as exc:
@@ -419,6 +419,7 @@ class Trainer:
                 eta=remaining / sps if sps > 0 else None,
                 losses=means,
                 scalars={k: (v[0], v[1]) for k, v in scalars.items()},
+                walls={k: v[2] for k, v in scalars.items()},
             )
 
         def checkpoint() -> Iterator[ev.Event]:
@@ -538,13 +539,13 @@ class Trainer:
             yield ev.Finished(
                 run_id, self.step, status=status, elapsed=elapsed_now(), losses=dict(latest), checkpoint=last_ckpt_path
             )
-        except _NonFinite as exc:
+        except _NonFiniteLossError as exc:
             message = f"{exc}; the run stopped"
             if last_ckpt_path:
                 message += f" and its last good checkpoint (step {_step_of(last_ckpt_path)}) is kept"
             self.store.add_message(run_id, exc.step, "error", message)
             yield ev.Failed(run_id, exc.step, message=message, plugin=self.plugin, checkpoint=last_ckpt_path)
-        except _PluginFailure as exc:
+        except _PluginFailureError as exc:
             yield self._failed(exc.doing, exc.exc, plugin=self.plugin, checkpoint=last_ckpt_path)
         except GenStudioError as exc:
             yield ev.Failed(run_id, self.step, message=str(exc), checkpoint=last_ckpt_path)
@@ -682,7 +683,7 @@ def _to_numpy(out: Any, spec: DataSpec) -> np.ndarray:
         out = out.detach().float().cpu().numpy()
     arr = np.asarray(out, dtype=np.float32)
     if arr.shape[1:] != tuple(spec.shape):
-        raise _PluginFailure(
+        raise _PluginFailureError(
             "sampling (sample)",
             ValueError(f"sample() returned shape {arr.shape}; expected (n, {', '.join(map(str, spec.shape))})"),
         )
@@ -708,7 +709,7 @@ def _collect(
     pending: list[tuple[int, float, dict[str, Any]]],
 ) -> tuple[dict[str, tuple[list, list, list]], dict[str, float]]:
     """Per-step loss dicts -> ``{key: (steps, values, walls)}`` and the means. Tensors are
-    converted in one go (one device sync), and a non-finite value raises :class:`_NonFinite`."""
+    converted in one go (one device sync), and a non-finite value raises :class:`_NonFiniteLossError`."""
     by_key: dict[str, tuple[list, list, list]] = {}
     tensors: list[tuple[list, int, torch.Tensor]] = []
     for step, wall, losses in pending:
@@ -728,7 +729,7 @@ def _collect(
     for key, (steps, vals, _) in by_key.items():
         for step, value in zip(steps, vals):
             if not math.isfinite(value):
-                raise _NonFinite(key, step, value)
+                raise _NonFiniteLossError(key, step, value)
     means = {k: float(np.mean(v[1])) for k, v in by_key.items()}
     return by_key, means
 

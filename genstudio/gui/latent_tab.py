@@ -1,0 +1,328 @@
+"""The Latent tab, for families that can ``decode`` (and ``encode``, ``reconstruct``).
+
+Sliders set the first latent dimensions and the decoded example follows; an interpolation
+strip walks between two samples or two real examples, linearly or along the great circle
+(slerp, as in White 2016); reconstructions of real examples sit beside the originals. Model
+calls go where the model lives (see :mod:`genstudio.gui.model_access`), one at a time:
+while one is out, slider moves coalesce into the next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from genstudio.api import prior_sample
+from genstudio.data.grid import make_grid, picture
+from genstudio.gui.images import to_pixmap
+from genstudio.gui.model_access import ModelAccess
+from genstudio.gui.state import Studio
+from genstudio.gui.widgets import ErrorBox
+
+SLIDERS = 8
+STEPS = 10
+SLIDER_RANGE = 3.0
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between rows ``a`` and ``b`` (D,) at fractions ``t`` (K,)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    cos = np.clip(np.dot(a / max(na, 1e-12), b / max(nb, 1e-12)), -1.0, 1.0)
+    omega = np.arccos(cos)
+    if omega < 1e-6:
+        return (1 - t)[:, None] * a + t[:, None] * b
+    so = np.sin(omega)
+    return (np.sin((1 - t) * omega) / so)[:, None] * a + (np.sin(t * omega) / so)[:, None] * b
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, steps)
+    if method == "spherical":
+        return slerp(a, b, t)
+    return (1 - t)[:, None] * a + t[:, None] * b
+
+
+class Picture(QLabel):
+    """A picture scaled to fit, with crisp pixels."""
+
+    def __init__(self, text: str = ""):
+        super().__init__(text)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumHeight(80)
+        self._pixmap = None
+
+    def show_pixels(self, pixels: np.ndarray) -> None:
+        self._pixmap = to_pixmap(pixels)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self._pixmap is not None:
+            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.FastTransformation))  # fmt: skip
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+
+class LatentTab(QWidget):
+    def __init__(self, studio: Studio, access: ModelAccess, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.studio = studio
+        self.access = access
+        self.base: np.ndarray | None = None  # the latent code the sliders edit
+        self._busy = False
+        self._again = False
+
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.error = ErrorBox()
+
+        self.sliders: list[QSlider] = []
+        self.slider_labels: list[QLabel] = []
+        grid = QGridLayout()
+        for i in range(SLIDERS):
+            s = QSlider(Qt.Orientation.Horizontal)
+            s.setRange(-100, 100)
+            s.valueChanged.connect(self._slider_moved)
+            label = QLabel("0.00")
+            label.setMinimumWidth(40)
+            grid.addWidget(QLabel(f"z[{i}]"), i, 0)
+            grid.addWidget(s, i, 1)
+            grid.addWidget(label, i, 2)
+            self.sliders.append(s)
+            self.slider_labels.append(label)
+        randomize = QPushButton("Random code")
+        randomize.clicked.connect(self.randomize)
+        zero = QPushButton("Zero")
+        zero.clicked.connect(self.zero)
+        self.decoded = Picture("decoded")
+        explore = QGroupBox("Explore the latent space")
+        ex = QHBoxLayout(explore)
+        left = QVBoxLayout()
+        left.addLayout(grid)
+        buttons = QHBoxLayout()
+        buttons.addWidget(randomize)
+        buttons.addWidget(zero)
+        left.addLayout(buttons)
+        ex.addLayout(left, 2)
+        ex.addWidget(self.decoded, 1)
+
+        self.endpoints = QComboBox()
+        self.endpoints.addItems(["two samples", "two real examples"])
+        self.method = QComboBox()
+        self.method.addItems(["linear", "spherical"])
+        self.first = QSpinBox()
+        self.second = QSpinBox()
+        self.first.setValue(0)
+        self.second.setValue(1)
+        go = QPushButton("Interpolate")
+        go.clicked.connect(self.interpolate)
+        self.strip = Picture("interpolation")
+        inter = QGroupBox("Interpolation")
+        il = QVBoxLayout(inter)
+        row = QHBoxLayout()
+        for w in (QLabel("between"), self.endpoints, QLabel("#"), self.first, QLabel("and #"), self.second,
+                  QLabel("path"), self.method, go):  # fmt: skip
+            row.addWidget(w)
+        row.addStretch(1)
+        il.addLayout(row)
+        il.addWidget(self.strip)
+
+        recon_go = QPushButton("Reconstruct 16 real examples")
+        recon_go.clicked.connect(self.reconstruct)
+        self.recon = Picture("originals (top) and reconstructions (bottom)")
+        recon = QGroupBox("Reconstructions")
+        rl = QVBoxLayout(recon)
+        rl.addWidget(recon_go, 0, Qt.AlignmentFlag.AlignLeft)
+        rl.addWidget(self.recon)
+        self.groups = (explore, inter, recon)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.note)
+        layout.addWidget(self.error)
+        layout.addWidget(explore, 3)
+        layout.addWidget(inter, 2)
+        layout.addWidget(recon, 2)
+        access.changed.connect(self._model_changed)
+        studio.data_loaded.connect(lambda _: self._limit_indices())
+        self._model_changed()
+
+    # -- availability ------------------------------------------------------------------------
+
+    def _model_changed(self) -> None:
+        caps = self.access.capabilities
+        explore, inter, recon = self.groups
+        if not self.access.available:
+            self.note.setText("Train a model or open a run: the Latent tab needs a family that can decode.")
+        elif "decode" not in caps:
+            self.note.setText(
+                f"{self.access.model_cls.title} cannot decode latent codes, so there is nothing to explore here."
+            )
+        else:
+            self.note.setText(f"Run {self.access.run_id}: {self.access.model_cls.title}")
+        explore.setEnabled("decode" in caps)
+        inter.setEnabled("decode" in caps)
+        real = "encode" in caps
+        self.endpoints.model().item(1).setEnabled(real)
+        if not real:
+            self.endpoints.setCurrentIndex(0)
+        recon.setEnabled("reconstruct" in caps and self.studio.dataset is not None)
+        self.base = None
+        self._limit_indices()
+        if "decode" in caps:
+            self.zero()
+
+    def _limit_indices(self) -> None:
+        n = len(self.studio.dataset) if self.studio.dataset is not None else 1000
+        for spin in (self.first, self.second):
+            spin.setRange(0, max(0, n - 1))
+
+    def _latent_dim(self, model: Any) -> int:
+        return int(model.latent_dim)
+
+    # -- exploring ---------------------------------------------------------------------------
+
+    def zero(self) -> None:
+        self.base = None
+        for s in self.sliders:
+            s.blockSignals(True)
+            s.setValue(0)
+            s.blockSignals(False)
+        self._request_decode()
+
+    def randomize(self) -> None:
+        import torch
+
+        seed = int(np.random.default_rng().integers(1 << 30))
+
+        def draw(model: Any) -> np.ndarray:
+            return (
+                prior_sample(model, 1, torch.Generator(device=getattr(model, "device", "cpu")).manual_seed(seed))
+                .cpu()
+                .numpy()[0]
+            )
+
+        self.access.call(draw, on_result=self._set_base, on_error=self._failed)
+
+    def _set_base(self, z: np.ndarray) -> None:
+        self.base = np.asarray(z, np.float32).reshape(-1)
+        for s, v in zip(self.sliders, self.base):
+            s.blockSignals(True)
+            s.setValue(int(np.clip(v / SLIDER_RANGE * 100, -100, 100)))
+            s.blockSignals(False)
+        self._request_decode()
+
+    def _slider_moved(self) -> None:
+        self._request_decode()
+
+    def _code(self, latent_dim: int) -> np.ndarray:
+        z = np.zeros(latent_dim, np.float32) if self.base is None or len(self.base) != latent_dim else self.base.copy()
+        for i, s in enumerate(self.sliders[:latent_dim]):
+            z[i] = s.value() / 100 * SLIDER_RANGE
+            self.slider_labels[i].setText(f"{z[i]:+.2f}")
+        return z
+
+    def _request_decode(self) -> None:
+        if not self.access.available or "decode" not in self.access.capabilities:
+            return
+        if self._busy:  # one call out at a time; the newest slider values go next
+            self._again = True
+            return
+        self._busy = True
+        sliders = [s.value() for s in self.sliders]
+        base = None if self.base is None else self.base.copy()
+
+        def decode(model: Any) -> np.ndarray:
+            import torch
+
+            d = self._latent_dim(model)
+            z = np.zeros(d, np.float32) if base is None or len(base) != d else base
+            z = z.copy()
+            z[: min(d, SLIDERS)] = np.asarray(sliders[: min(d, SLIDERS)], np.float32) / 100 * SLIDER_RANGE
+            device = getattr(model, "device", "cpu")
+            return model.decode(torch.from_numpy(z)[None].to(device)).float().cpu().numpy()
+
+        self.access.call(decode, on_result=self._decoded, on_error=self._failed)
+
+    def _decoded(self, x: np.ndarray) -> None:
+        self._busy = False
+        for i, s in enumerate(self.sliders):
+            self.slider_labels[i].setText(f"{s.value() / 100 * SLIDER_RANGE:+.2f}")
+        self.decoded.show_pixels(self._picture(x))
+        if self._again:
+            self._again = False
+            self._request_decode()
+
+    def _picture(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 4:
+            return make_grid(x, nrow=len(x), pad=1)
+        reference = self.studio.dataset.as_float(slice(0, 2000)) if self.studio.dataset is not None else None
+        return picture(x, reference)
+
+    def _failed(self, err: Any) -> None:
+        self._busy = False
+        self.error.show_error(f"The model call failed: {err}", getattr(err, "traceback", None))
+
+    # -- interpolation and reconstruction ----------------------------------------------------------
+
+    def interpolate(self) -> None:
+        import torch
+
+        method = self.method.currentText()
+        real = self.endpoints.currentIndex() == 1
+        data = self.studio.dataset
+        if real and data is None:
+            self.error.show_error("Load the run's data in the Data panel to interpolate between real examples.")
+            return
+        pair = data.as_float([self.first.value(), self.second.value()]) if real else None
+        seeds = (self.first.value(), self.second.value())
+
+        def run(model: Any) -> np.ndarray:
+            device = getattr(model, "device", "cpu")
+            if pair is not None:
+                z = model.encode(torch.from_numpy(pair).to(device)).float().cpu().numpy()
+            else:
+                z = np.stack([prior_sample(model, 1, torch.Generator(device=device).manual_seed(s)).cpu().numpy()[0]
+                              for s in seeds])  # fmt: skip
+            path = interpolate(z[0].reshape(-1), z[1].reshape(-1), STEPS, method).astype(np.float32)
+            return model.decode(torch.from_numpy(path).to(device)).float().cpu().numpy()
+
+        self.access.call(run, on_result=lambda x: self.strip.show_pixels(self._picture(x)), on_error=self._failed)
+
+    def reconstruct(self) -> None:
+        import torch
+
+        data = self.studio.dataset
+        if data is None:
+            return
+        idx = np.random.default_rng(0).choice(len(data), size=min(16, len(data)), replace=False)
+        originals = data.as_float(np.sort(idx))
+
+        def run(model: Any) -> np.ndarray:
+            device = getattr(model, "device", "cpu")
+            return model.reconstruct(torch.from_numpy(originals).to(device)).float().cpu().numpy()
+
+        def show(recon: np.ndarray) -> None:
+            if originals.ndim == 4:
+                self.recon.show_pixels(make_grid(np.concatenate([originals, recon]), nrow=len(originals)))
+            else:
+                self.recon.show_pixels(picture(recon, originals))
+
+        self.access.call(run, on_result=show, on_error=self._failed)

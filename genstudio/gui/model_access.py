@@ -1,0 +1,108 @@
+"""The model behind the Samples and Latent tabs, wherever it lives.
+
+While a run trains, calls go to its trainer, which runs them between two steps. For a run
+opened from the Runs tab, the model is rebuilt from its last checkpoint in a background
+thread that then owns it. Either way results arrive on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from genstudio.api import DataSpec, capabilities
+from genstudio.gui.state import Studio
+from genstudio.gui.workers import ModelCalls
+
+
+class _Lazy:
+    """A model loaded on first use, in the thread that uses it."""
+
+    def __init__(self, load: Callable[[], Any]):
+        self._load = load
+        self._model: Any = None
+
+    def get(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+
+class ModelAccess(QObject):
+    """``changed`` fires when the current run (live or opened) changes."""
+
+    changed = Signal()
+
+    def __init__(self, studio: Studio, parent: QObject | None = None):
+        super().__init__(parent)
+        self.studio = studio
+        self.calls = ModelCalls()
+        self.run: Any = None  # RunRecord, or None for a live run without one loaded
+        self.run_id: int | None = None
+        self.spec: DataSpec | None = None
+        self.model_cls: Any = None
+        self.trainer: Any = None
+        self._target: Any = None
+        studio.training_started.connect(self._live)
+        studio.run_opened.connect(self.open_run)
+
+    @property
+    def available(self) -> bool:
+        return self._target is not None
+
+    @property
+    def capabilities(self) -> set[str]:
+        return capabilities(self.model_cls) if self.model_cls is not None else set()
+
+    def _live(self, session: Any) -> None:
+        trainer = session.trainer
+        self.trainer = trainer
+        self.run = trainer.run
+        self.run_id = trainer.run.id
+        self.spec = trainer.dataset.spec
+        self.model_cls = trainer.model_cls
+        self._target = trainer
+        self.changed.emit()
+
+    def open_run(self, run: Any) -> None:
+        """Show a run from the store: a live one keeps its trainer, another loads its checkpoint."""
+        if self.trainer is not None and self.trainer.run.id == run.id:
+            self.run = run
+            self.changed.emit()
+            return
+        host, workspace = self.studio.host, self.studio.workspace
+        self.trainer = None
+        self.run, self.run_id = run, run.id
+        self.spec = DataSpec.from_dict(run.spec) if run.spec else None
+        self.model_cls = host.models.get(run.model) if host is not None and run.model in host.models else None
+
+        def load() -> Any:
+            from genstudio.runs.inference import load_model
+
+            return load_model(host, workspace, run.id).model
+
+        self._target = _Lazy(load) if self.model_cls is not None and self.spec is not None else None
+        self.changed.emit()
+
+    def call(
+        self,
+        fn: Callable[[Any], Any],
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Run ``fn(model)`` where the model lives, in eval mode without gradients."""
+        target = self._target
+        if target is None:
+            return None
+        if target is self.trainer and not self._trainer_live():
+            target = self.trainer.model  # the run has ended: its model is free to use
+        return self.calls.submit(target, fn, on_result, on_error)
+
+    def _trainer_live(self) -> bool:
+        session = self.studio.session
+        return session is not None and session.trainer is self.trainer and session.running
+
+    def shutdown(self) -> None:
+        self.calls.shutdown()

@@ -1,0 +1,102 @@
+"""The Model dock: every family the plugins provide, and a form for the chosen one's Config.
+
+Families that cannot train on the loaded data are disabled, with the reason as tooltip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
+
+from genstudio.api import capabilities
+from genstudio.gui.config_form import ConfigForm
+from genstudio.gui.state import Studio
+
+PREFERRED = "vae"
+
+
+class ModelPanel(QWidget):
+    def __init__(self, studio: Studio, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.studio = studio
+        self.families = QListWidget()
+        self.families.setMaximumHeight(190)
+        self.families.currentItemChanged.connect(self._picked)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.form = ConfigForm()
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Model family</b>"))
+        layout.addWidget(self.families)
+        layout.addWidget(self.description)
+        layout.addWidget(QLabel("<b>Hyperparameters</b>"))
+        layout.addWidget(scroll, 1)
+        studio.plugins_loaded.connect(self._fill)
+        studio.data_loaded.connect(self._refresh_enabled)
+        studio.data_cleared.connect(self._refresh_enabled)
+
+    def _fill(self, host: Any) -> None:
+        current = self.current_name() or PREFERRED
+        self.families.blockSignals(True)
+        self.families.clear()
+        for name, cls in host.models.items():
+            item = QListWidgetItem(f"{cls.title or name}  ({name})")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.families.addItem(item)
+        self.families.blockSignals(False)
+        self._refresh_enabled()
+        self.select(current)
+
+    def _refresh_enabled(self, *_: Any) -> None:
+        host, data = self.studio.host, self.studio.dataset
+        if host is None:
+            return
+        for i in range(self.families.count()):
+            item = self.families.item(i)
+            cls = host.models.get(item.data(Qt.ItemDataRole.UserRole))
+            reason = cls.check_data(data.spec) if data is not None else None
+            flags = item.flags()
+            if reason:
+                item.setFlags(flags & ~Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(reason)
+            else:
+                item.setFlags(flags | Qt.ItemFlag.ItemIsEnabled)
+                item.setToolTip(cls.description)
+        current = self.families.currentItem()
+        if current is not None and not current.flags() & Qt.ItemFlag.ItemIsEnabled:
+            for i in range(self.families.count()):
+                if self.families.item(i).flags() & Qt.ItemFlag.ItemIsEnabled:
+                    self.families.setCurrentRow(i)
+                    break
+
+    def select(self, name: str) -> None:
+        for i in range(self.families.count()):
+            item = self.families.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == name and item.flags() & Qt.ItemFlag.ItemIsEnabled:
+                self.families.setCurrentRow(i)
+                return
+        if self.families.count() and self.families.currentRow() < 0:
+            self.families.setCurrentRow(0)
+
+    def current_name(self) -> str | None:
+        item = self.families.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def _picked(self, item: QListWidgetItem | None) -> None:
+        if item is None or self.studio.host is None:
+            return
+        cls = self.studio.host.models.get(item.data(Qt.ItemDataRole.UserRole))
+        caps = sorted(capabilities(cls))
+        extra = f"<br><i>can: {', '.join(caps)}</i>" if caps else ""
+        plugin = self.studio.host.models.owner(cls.name)
+        self.description.setText(f"{cls.description}<br><i>from plugin {plugin}</i>{extra}")
+        self.form.set_config_class(cls.Config)
+        self.studio.set_family(cls)
+
+    def config_values(self) -> dict[str, Any]:
+        return self.form.values()

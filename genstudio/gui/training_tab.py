@@ -1,0 +1,286 @@
+"""The Training tab: start, pause, resume and stop a run; its progress; its live loss curves.
+
+The tab drives the same :class:`~genstudio.training.loop.Trainer` as ``genstudio train``,
+through :class:`~genstudio.gui.workers.TrainingSession`; it adds no training logic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from genstudio.api import GenStudioError
+from genstudio.gui.loss_plot import LossPlot
+from genstudio.gui.state import Studio
+from genstudio.gui.widgets import ErrorBox
+from genstudio.gui.workers import TrainingSession, run_in_background
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "–"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def new_trainer(
+    host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
+) -> Any:
+    """Build a trainer off the GUI thread (it opens the store and imports torch's pieces)."""
+    from genstudio.training.loop import Trainer
+
+    return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
+
+
+def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
+    from genstudio.training.loop import Trainer
+
+    return Trainer.resume(host, workspace, run_id, steps=steps)
+
+
+class TrainingTab(QWidget):
+    """Signals ``session_started(TrainingSession)`` when a run begins."""
+
+    session_started = Signal(object)
+
+    def __init__(self, studio: Studio, config_values: Callable[[], dict[str, Any]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.studio = studio
+        self.config_values = config_values
+        self.session: TrainingSession | None = None
+        self._starting = False
+
+        self.start_button = QPushButton("▶  Train")
+        self.start_button.setToolTip("Start training (Ctrl+Return)")
+        self.start_button.setMinimumHeight(34)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause or resume between two steps (Space)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after this step, with a checkpoint (Escape)")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+
+        self.length_unit = QComboBox()
+        self.length_unit.addItems(["steps", "epochs"])
+        self.length = QSpinBox()
+        self.length.setRange(1, 100_000_000)
+        self.length.setValue(2000)
+        self.length_unit.currentIndexChanged.connect(lambda i: self.length.setValue(2000 if i == 0 else 20))
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 65536)
+        self.batch_size.setValue(128)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+
+        length_row = QHBoxLayout()
+        length_row.addWidget(self.length, 1)
+        length_row.addWidget(self.length_unit)
+        settings = QFormLayout()
+        settings.addRow("Length", length_row)
+        settings.addRow("Batch size", self.batch_size)
+        settings.addRow("Seed", self.seed)
+        settings.addRow("Device", self.device)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.start_button)
+        row = QHBoxLayout()
+        row.addWidget(self.pause_button)
+        row.addWidget(self.stop_button)
+        buttons.addLayout(row)
+        buttons.addStretch(1)
+        box = QGroupBox("Run")
+        top = QHBoxLayout(box)
+        top.addLayout(buttons)
+        top.addLayout(settings)
+        top.addStretch(1)
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.status = QLabel("Ready: pick data and a model family, then press Train.")
+        self.error = ErrorBox()
+        self.warnings = QListWidget()
+        self.warnings.setMaximumHeight(70)
+        self.warnings.setVisible(False)
+        self.plot = LossPlot()
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.error)
+        layout.addWidget(self.warnings)
+        layout.addWidget(self.plot, 1)
+        self._update_buttons()
+        studio.plugins_loaded.connect(lambda _: self._update_buttons())
+        studio.data_loaded.connect(lambda _: self._update_buttons())
+        studio.data_cleared.connect(self._update_buttons)
+        studio.family_changed.connect(lambda _: self._update_buttons())
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None and self.session.running
+
+    def _update_buttons(self) -> None:
+        ready = self.studio.dataset is not None and self.studio.family is not None and self.studio.host is not None
+        busy = self.running or self._starting
+        self.start_button.setEnabled(ready and not busy)
+        self.pause_button.setEnabled(self.running)
+        self.stop_button.setEnabled(self.running)
+        if not self.running:
+            self.pause_button.setText("Pause")
+
+    def settings(self) -> Any:
+        from genstudio.training.settings import TrainSettings
+
+        steps = self.length.value() if self.length_unit.currentIndex() == 0 else None
+        epochs = self.length.value() if self.length_unit.currentIndex() == 1 else None
+        return TrainSettings(
+            steps=steps,
+            epochs=epochs,
+            batch_size=self.batch_size.value(),
+            seed=self.seed.value(),
+            device=self.device.currentText(),
+        )
+
+    # -- control ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.running or self._starting or not self.start_button.isEnabled():
+            return
+        studio = self.studio
+        try:
+            config = self.config_values()
+            settings = self.settings().validate()
+        except GenStudioError as exc:
+            self.error.show_error(str(exc))
+            return
+        self._begin("Preparing the run…")
+        run_in_background(
+            new_trainer,
+            studio.host,
+            studio.workspace,
+            studio.family.name,
+            studio.dataset,
+            studio.data_options,
+            config,
+            settings,
+            on_result=self._trainer_ready,
+            on_error=self._trainer_failed,
+        )
+
+    def continue_run(self, run_id: int, steps: int | None = None) -> None:
+        """Continue a stopped or finished run from its last checkpoint (the Runs tab asks)."""
+        if self.running or self._starting:
+            return
+        self._begin(f"Preparing to continue run {run_id}…")
+        run_in_background(
+            resumed_trainer, self.studio.host, self.studio.workspace, run_id, steps,
+            on_result=self._trainer_ready, on_error=self._trainer_failed,
+        )  # fmt: skip
+
+    def _begin(self, text: str) -> None:
+        self._starting = True
+        self.error.clear()
+        self.warnings.clear()
+        self.warnings.setVisible(False)
+        self.status.setText(text)
+        self._update_buttons()
+
+    def _trainer_ready(self, trainer: Any) -> None:
+        self._starting = False
+        reference = None
+        if trainer.dataset.spec.kind == "vector":
+            reference = trainer.dataset.as_float(slice(0, 2000))
+        self.session = TrainingSession(trainer, reference, parent=self)
+        self.session.event_arrived.connect(self._on_event)
+        self.session.ended.connect(self._on_ended)
+        self.plot.clear()
+        if trainer.resume_from is not None:
+            self.plot.set_series(trainer.store.scalars(trainer.run.id, after_step=-1))
+        self._t0 = time.time()
+        self.studio.session = self.session
+        self.session.start()
+        self._update_buttons()
+        self.session_started.emit(self.session)
+        self.studio.training_started.emit(self.session)
+
+    def _trainer_failed(self, err: Any) -> None:
+        self._starting = False
+        if isinstance(err.exc, GenStudioError):
+            self.error.show_error(str(err.exc))
+        else:
+            self.error.show_error(f"Could not start: {type(err.exc).__name__}: {err.exc}", err.traceback)
+        self.status.setText("Not started.")
+        self._update_buttons()
+
+    def toggle_pause(self) -> None:
+        if not self.running:
+            return
+        if self.session.trainer.paused:
+            self.session.resume()
+            self.pause_button.setText("Pause")
+        else:
+            self.session.pause()
+            self.pause_button.setText("Resume")
+
+    def stop(self) -> None:
+        if self.running:
+            self.session.stop()
+            self.status.setText("Stopping after this step, with a checkpoint…")
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _on_event(self, event: Any) -> None:
+        kind = event.type
+        if kind == "progress":
+            self.plot.append(event.scalars, walls=event.walls)
+            total = max(1, event.total_steps)
+            self.progress.setMaximum(total)
+            self.progress.setValue(event.step)
+            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
+            self.status.setText(
+                f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {fmt_duration(event.eta)} · "
+                f"elapsed {fmt_duration(event.elapsed)} · epoch {event.epoch:.1f}"
+            )
+        elif kind == "started":
+            self.status.setText(f"Run {event.run} started on {event.device}")
+            self.progress.setMaximum(max(1, event.total_steps))
+            self.progress.setValue(event.step)
+        elif kind == "paused":
+            self.status.setText(f"Paused at step {event.step:,}. Press Resume (Space) to go on.")
+        elif kind == "warning":
+            self.warnings.setVisible(True)
+            self.warnings.addItem(f"step {event.step}: {event.message}")
+
+    def _on_ended(self, event: Any) -> None:
+        if event.type == "failed":
+            self.error.show_error(event.message, event.traceback)
+            self.status.setText(f"Run {event.run} failed at step {event.step:,}.")
+        else:
+            self.status.setText(
+                f"Run {event.run} {event.status} at step {event.step:,} after {fmt_duration(event.elapsed)}."
+            )
+        self._update_buttons()
+        self.studio.training_ended.emit(event)

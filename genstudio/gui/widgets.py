@@ -1,0 +1,104 @@
+"""Small widgets shared by the panels: an error box with details, a 2-D scatter view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+
+
+class ErrorBox(QFrame):
+    """A message in red; a traceback, when there is one, hides under a Details toggle."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("ErrorBox")
+        self.setStyleSheet(
+            "#ErrorBox { border: 1px solid #c0392b; border-radius: 4px; background: rgba(192,57,43,0.08); }"
+        )
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #c0392b;")
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.toggle = QPushButton("Details")
+        self.toggle.setCheckable(True)
+        self.toggle.setMaximumWidth(80)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setVisible(False)
+        self.details.setMinimumHeight(120)
+        self.toggle.toggled.connect(self.details.setVisible)
+        top = QHBoxLayout()
+        top.addWidget(self.message, 1)
+        top.addWidget(self.toggle, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        self.setVisible(False)
+
+    def show_error(self, message: str, details: str | None = None) -> None:
+        self.message.setText(message)
+        self.details.setPlainText(details or "")
+        self.toggle.setVisible(bool(details))
+        self.toggle.setChecked(False)
+        self.setVisible(True)
+
+    def clear(self) -> None:
+        self.setVisible(False)
+        self.message.setText("")
+        self.details.setPlainText("")
+
+    def text(self) -> str:
+        return self.message.text() if self.isVisible() else ""
+
+
+class ScatterView(pg.PlotWidget):
+    """Real points in grey, samples in orange, and optionally a density heatmap beneath."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAspectLocked(True)
+        self.showGrid(x=True, y=True, alpha=0.2)
+        self.density = pg.ImageItem()
+        self.density.setZValue(-10)
+        self.density.setVisible(False)
+        self.addItem(self.density)
+        self.real = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(120, 120, 120, 110))
+        self.fake = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(230, 110, 20, 160))
+        self.addItem(self.real)
+        self.addItem(self.fake)
+
+    def show_points(self, samples: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
+        for item, pts in ((self.real, reference), (self.fake, samples)):
+            if pts is None:
+                continue
+            pts = np.asarray(pts, dtype=np.float64).reshape(len(pts), -1)
+            if pts.shape[1] == 1:
+                pts = np.concatenate([pts, np.zeros_like(pts)], 1)
+            finite = np.isfinite(pts[:, :2]).all(axis=1)
+            item.setData(pos=pts[finite, :2])
+
+    def show_density(self, values: np.ndarray | None, bounds: tuple[float, float, float, float] | None = None) -> None:
+        """``values`` (ny, nx) log-densities over ``bounds`` (x0, x1, y0, y1), or None to hide."""
+        if values is None or bounds is None:
+            self.density.setVisible(False)
+            return
+        x0, x1, y0, y1 = bounds
+        v = np.exp(values - np.nanmax(values))
+        self.density.setImage(v.T, levels=(0, 1), lut=_density_lut())
+        self.density.setRect(pg.QtCore.QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.density.setVisible(True)
+
+    def clear_points(self) -> None:
+        self.real.setData(pos=np.zeros((0, 2)))
+        self.fake.setData(pos=np.zeros((0, 2)))
+        self.density.setVisible(False)
+
+
+def _density_lut() -> Any:
+    t = np.linspace(0, 1, 256)[:, None]
+    white, blue = np.array([255, 255, 255]), np.array([60, 110, 200])
+    return (white * (1 - t) + blue * t).astype(np.uint8)

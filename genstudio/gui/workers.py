@@ -1,0 +1,229 @@
+"""Background work: the only module that starts threads.
+
+- :func:`run_in_background` runs a function in Qt's thread pool and delivers its result or
+  error on the GUI thread.
+- :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
+  generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
+  signals) and re-emits its events as signals on the GUI thread. The loop already bounds
+  its events in time (about 20 progress events a second); pictures of sample grids are
+  made in the worker, so the GUI thread only shows them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from superqt.utils import create_worker
+
+from genstudio.data.grid import picture
+
+# A worker that holds the interpreter lock in pure Python for the default 5 ms at a time can
+# make the GUI thread wait; 1 ms slices keep the event loop responsive during training.
+if sys.getswitchinterval() > 0.001:
+    sys.setswitchinterval(0.001)
+
+
+class _Relay(QObject):
+    """Lives in the GUI thread; signals emitted on it from other threads are queued there."""
+
+    delivered = Signal(object, object)  # callback, value
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered.connect(self._call)
+
+    @Slot(object, object)
+    def _call(self, callback: Callable[[Any], None], value: Any) -> None:
+        callback(value)
+
+
+_relay: _Relay | None = None
+
+
+def _deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
+    if callback is not None and _relay is not None:
+        _relay.delivered.emit(callback, value)
+
+
+def install() -> None:
+    """Create the relay on the GUI thread (the application calls this once)."""
+    global _relay
+    if _relay is None:
+        _relay = _Relay()
+
+
+def on_gui_thread(fn: Callable[..., None]) -> Callable[..., None]:
+    """A function any thread may call; ``fn`` then runs on the GUI thread with the same arguments."""
+    install()
+
+    def call(*args: Any) -> None:
+        _deliver(lambda packed: fn(*packed), args)
+
+    return call
+
+
+class BackgroundError(Exception):
+    """An error from background work, with its traceback text."""
+
+    def __init__(self, exc: BaseException):
+        super().__init__(str(exc))
+        self.exc = exc
+        self.traceback = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def run_in_background(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BackgroundError], None] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Run ``fn(*args, **kwargs)`` in the thread pool; ``on_result`` or ``on_error`` is called
+    on the GUI thread. Returns the superqt worker."""
+    install()
+
+    def job() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            _deliver(on_error, BackgroundError(exc))
+            return
+        _deliver(on_result, result)
+
+    worker = create_worker(job, _start_thread=True)
+    return worker
+
+
+class ModelCalls:
+    """Calls on a model that lives outside the GUI thread, one at a time, results on the GUI
+    thread. For a run being trained, calls go to the trainer (between two steps); for a run
+    loaded from a checkpoint, to a single background thread that owns the model."""
+
+    def __init__(self) -> None:
+        install()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="genstudio-model")
+
+    def submit(
+        self,
+        target: Any,
+        fn: Callable[[Any], Any],
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BackgroundError], None] | None = None,
+    ) -> concurrent.futures.Future:
+        """``target`` is a live Trainer (has ``submit``) or a model object."""
+        if hasattr(target, "submit") and hasattr(target, "events"):
+            future = target.submit(fn)
+        else:
+            future = self._executor.submit(_eval_call, target, fn)
+
+        def done(f: concurrent.futures.Future) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                _deliver(on_error, BackgroundError(exc))
+            else:
+                _deliver(on_result, f.result())
+
+        future.add_done_callback(done)
+        return future
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _eval_call(target: Any, fn: Callable[[Any], Any]) -> Any:
+    import torch
+
+    model = target.get() if hasattr(target, "get") and callable(target.get) else target
+    if isinstance(model, torch.nn.Module) and model.training:
+        model.eval()
+    with torch.no_grad():
+        return fn(model)
+
+
+class TrainingSession(QObject):
+    """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
+
+    ``event_arrived`` carries every event; ``samples_arrived`` carries ``(event, pixels)``
+    with the picture already made (uint8, as :func:`genstudio.data.grid.picture` makes it).
+    ``ended`` fires once, with the last event (``Finished`` or ``Failed``).
+    """
+
+    event_arrived = Signal(object)
+    samples_arrived = Signal(object, object)
+    ended = Signal(object)
+
+    def __init__(self, trainer: Any, reference: np.ndarray | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.trainer = trainer
+        self.reference = reference
+        self.last_event: Any = None
+        self._worker: Any = None
+        self._done = threading.Event()
+        self._ended = False
+
+    @property
+    def running(self) -> bool:
+        """Started, and its last event not yet handled on the GUI thread."""
+        return self._worker is not None and not self._ended and not self._done.is_set()
+
+    def start(self) -> None:
+        self._worker = create_worker(self._events, _start_thread=False)
+        self._worker.yielded.connect(self._on_event)
+        self._worker.errored.connect(self._on_error)
+        self._worker.start()
+
+    def _events(self) -> Iterator[Any]:
+        try:
+            for event in self.trainer.events():
+                if event.type == "samples" and event.samples is not None:
+                    # the picture is made here, in the worker, not on the GUI thread
+                    yield ("samples", event, picture(event.samples, self.reference))
+                else:
+                    yield ("event", event, None)
+        finally:
+            self._done.set()
+
+    def _on_event(self, item: tuple) -> None:
+        kind, event, pixels = item
+        self.last_event = event
+        if kind == "samples":
+            self.samples_arrived.emit(event, pixels)
+        self.event_arrived.emit(event)
+        if event.type in ("finished", "failed"):
+            self._ended = True
+            self.ended.emit(event)
+
+    def _on_error(self, exc: BaseException) -> None:  # the loop reports failures as events; this is a bug
+        from genstudio.training.events import Failed
+
+        event = Failed(
+            self.trainer.run.id,
+            self.trainer.step,
+            message=f"internal error: {exc}",
+            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        self._ended = True
+        self.event_arrived.emit(event)
+        self.ended.emit(event)
+
+    def pause(self) -> None:
+        self.trainer.pause()
+
+    def resume(self) -> None:
+        self.trainer.unpause()
+
+    def stop(self) -> None:
+        self.trainer.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker's generator has ended (used when the window closes)."""
+        return self._done.wait(timeout)

@@ -1,0 +1,220 @@
+"""The main window: layout, defaults, training from a button, pause/resume/stop, failures,
+shortcuts, closing during training, settings, themes, drag and drop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
+
+from genstudio.runs.store import RunStore
+from genstudio.training import checkpoint as ckpt
+from tests.gui.conftest import TIMEOUT, choose, train
+
+
+def test_layout(window):
+    assert window.windowTitle() == "GenStudio"
+    docks = {d.windowTitle() for d in window.findChildren(QDockWidget)}
+    assert docks == {"Data", "Model"}
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Training", "Samples", "Latent", "Runs"]
+    assert window.device_label.text().startswith("device:")
+    assert "memory" in window.memory_label.text()
+    menus = {a.text() for a in window.menuBar().actions()}
+    assert {"&File", "&Run", "&View", "&Plugins", "&Help"} <= menus
+
+
+def test_shortcuts_are_listed_in_the_run_menu(window):
+    assert window.start_action.shortcut().toString() == "Ctrl+Return"
+    assert window.pause_action.shortcut().toString() == "Space"
+    assert window.stop_action.shortcut().toString() == "Esc"
+
+
+def test_plugins_load_in_the_background_then_digits_and_the_vae_are_preselected(qtbot, tmp_path, settings):
+    from genstudio.gui.app import make_window
+
+    win = make_window(str(tmp_path / "fresh"), settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.studio.host is None  # the window is up before the plugins
+    with qtbot.waitSignal(win.studio.plugins_loaded, timeout=TIMEOUT):
+        win.load_plugins()
+    qtbot.waitUntil(lambda: win.studio.dataset is not None, timeout=TIMEOUT)
+    assert win.studio.data_source == "digits"
+    assert win.studio.family.name == "vae"
+    assert win.training.start_button.isEnabled()
+    assert "1,797" in win.data_panel.summary.text()
+    win.access.shutdown()
+
+
+def test_train_samples_appear_pause_resume_stop(window, qtbot):
+    choose(window, qtbot)
+    window.training.length.setValue(5_000_000)
+    tab = window.training
+    events = []
+    window.studio.training_started.connect(lambda s: s.event_arrived.connect(lambda e: events.append(e.type)))
+    with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: window.samples.samples is not None, timeout=TIMEOUT)  # samples appear
+    qtbot.waitUntil(lambda: tab.plot.point_count() > 50, timeout=TIMEOUT)  # curves move
+    assert tab.progress.value() > 0
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "paused" in events, timeout=TIMEOUT)
+    assert tab.pause_button.text() == "Resume" and "Paused at step" in tab.status.text()
+    step = tab.session.trainer.step
+    qtbot.wait(300)
+    assert tab.session.trainer.step == step  # nothing trains while paused
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "resumed" in events, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as ended:
+        qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
+    assert ended.args[0].status == "stopped"
+    assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
+    run = RunStore(window.studio.workspace).get_run(tab.session.trainer.run.id)
+    assert run.status == "stopped"
+    assert ckpt.list_checkpoints(window.studio.workspace.run_dir(run.id) / "checkpoints")[-1][0] == run.step
+
+
+def test_keyboard_shortcuts_start_pause_and_stop(window, qtbot):
+    choose(window, qtbot)
+    window.training.length.setValue(5_000_000)
+    with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    session = window.training.session
+    qtbot.waitUntil(lambda: session.trainer.step > 0, timeout=TIMEOUT)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: session.trainer.paused, timeout=TIMEOUT)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not session.trainer.paused, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as ended:
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert ended.args[0].status == "stopped"
+
+
+def test_the_config_form_round_trips_to_the_run(window, qtbot):
+    choose(window, qtbot, data="tiny", family="vae")
+    window.model_panel.form.set_values({"latent_dim": 7, "lr": 0.002, "arch": "mlp", "binarize": True, "beta": 0.5})
+    last = train(window, qtbot, steps=20)
+    assert last.type == "finished"
+    run = RunStore(window.studio.workspace).get_run(last.run)
+    assert run.config["latent_dim"] == 7 and run.config["lr"] == 0.002 and run.config["arch"] == "mlp"
+    assert run.config["binarize"] is True and run.config["beta"] == 0.5
+    assert "--latent-dim 7 " in run.command and "--binarize" in run.command and "--steps 20" in run.command
+
+
+def test_a_plugin_that_fails_mid_training_shows_its_error_and_the_window_keeps_working(window, qtbot):
+    choose(window, qtbot, family="tiny-broken")
+    last = train(window, qtbot, steps=50)
+    assert last.type == "failed"
+    error = window.training.error
+    assert error.isVisible() and "plugin 'tiny' failed while training step 3" in error.text()
+    assert "Traceback" not in error.text()  # the traceback waits under Details
+    assert error.toggle.isVisible() and not error.details.isVisible()
+    error.toggle.click()
+    assert error.details.isVisible() and "fails on purpose" in error.details.toPlainText()
+    window.model_panel.select("tiny")
+    assert train(window, qtbot, steps=10).type == "finished"  # the window keeps working
+    assert not window.training.error.isVisible()
+
+
+def test_a_nan_loss_is_reported_in_the_training_tab(window, qtbot):
+    choose(window, qtbot, family="tiny-nan")
+    last = train(window, qtbot, steps=50)
+    assert last.type == "failed"
+    assert "loss 'nll' became nan at step 3" in window.training.error.text()
+
+
+def test_closing_during_training_asks_then_stops_with_a_checkpoint(window, qtbot, monkeypatch):
+    choose(window, qtbot)
+    window.training.length.setValue(5_000_000)
+    with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
+        window.training.start()
+    session = window.training.session
+    qtbot.waitUntil(lambda: session.trainer.step > 10, timeout=TIMEOUT)
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel)
+    window.close()
+    assert asked and window.isVisible() and session.running  # cancelled: nothing happens
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.close()
+    assert not window.isVisible() and not session.running
+    run = RunStore(window.studio.workspace).get_run(session.trainer.run.id)
+    assert run.status == "stopped"
+    assert ckpt.list_checkpoints(window.studio.workspace.run_dir(run.id) / "checkpoints")[-1][0] == run.step
+
+
+def test_geometry_dock_layout_theme_and_recent_workspaces_persist(qtbot, tmp_path, settings):
+    from genstudio.gui.app import make_window
+
+    first = make_window(str(tmp_path / "a"), settings)
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(790, 660)  # the offscreen screen is 800x600 wide: stay inside it
+    size = (first.size().width(), first.size().height())
+    first.set_theme("dark")
+    first.model_dock.close()  # the user closes one dock and moves the other
+    first.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, first.data_dock)
+    first.close()
+    second = make_window(str(tmp_path / "b"), settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert (second.size().width(), second.size().height()) == size != (1400, 900)
+    assert second.theme_actions["dark"].isChecked()
+    assert QApplication.palette().window().color().name() == "#2b2d30"
+    assert second.model_dock.isHidden()
+    assert second.dockWidgetArea(second.data_dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    recent = [a.text() for a in second.recent_menu.actions()]
+    assert recent[:2] == [str((tmp_path / "b").resolve()), str((tmp_path / "a").resolve())]
+    second.close()
+
+
+def test_opening_a_workspace_switches_runs_and_plugins(window, qtbot, tmp_path):
+    other = tmp_path / "other"
+    with qtbot.waitSignal(window.studio.plugins_loaded, timeout=TIMEOUT):
+        window.open_workspace(str(other))
+    assert window.studio.workspace.root == other.resolve()
+    assert str(other.resolve()) in window.workspace_label.text()
+
+
+def test_dropping_a_file_on_the_window_opens_it(window, qtbot, tmp_path):
+    path = tmp_path / "points.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
+    window.dropEvent(event)
+    qtbot.waitUntil(
+        lambda: window.studio.dataset is not None and window.studio.dataset.spec.source == str(path), timeout=TIMEOUT
+    )
+    assert window.studio.dataset.spec.kind == "vector"
+    assert window.data_panel.scatter.isVisible()
+
+
+@pytest.mark.parametrize("name", ["light", "dark"])
+def test_themes(window, name):
+    window.set_theme(name)
+    dark = QApplication.palette().window().color().lightness() < 100
+    assert dark == (name == "dark")
+
+
+def test_loaded_plugins_dialog_lists_failures(window, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
+    window.show_plugins()
+    assert "vae" in shown[0] and "tiny" in shown[0]
+
+
+def test_the_command_line_opens_this_window(monkeypatch, tmp_path):
+    from genstudio import cli
+
+    opened = []
+    monkeypatch.setattr("genstudio.gui.app.run_app", lambda ws: opened.append(ws) or 0)
+    assert cli.main(["--workspace", str(tmp_path)]) == 0
+    assert opened == [str(tmp_path)]
+    assert Path(cli.__file__).name == "__init__.py"
