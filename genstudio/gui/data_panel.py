@@ -222,7 +222,7 @@ class DataPanel(QWidget):
         self.progress.setVisible(False)
         self.error.clear()
         self.summary.setText(summarize(data))
-        self._show_preview(data.spec.kind, preview)
+        self._show_preview(data.spec.kind, preview, data.spec)
         self.studio.set_dataset(data, self.source, options)
         self.loaded.emit(data)
 
@@ -243,7 +243,7 @@ class DataPanel(QWidget):
 
     # -- preview ------------------------------------------------------------------------------
 
-    def _show_preview(self, kind: str | None, preview: Any = None) -> None:
+    def _show_preview(self, kind: str | None, preview: Any = None, spec: Any = None) -> None:
         self.image_preview.setVisible(kind == "image")
         self.scatter.setVisible(kind == "vector")
         self.table.setVisible(kind == "tabular")
@@ -253,8 +253,7 @@ class DataPanel(QWidget):
         elif kind == "vector":
             self.scatter.show_points(reference=np.asarray(preview))
         elif kind == "tabular":
-            spec = self.studio.dataset.spec if self.studio.dataset is not None else None
-            names = [c["name"] for c in spec.columns] if spec is not None else []
+            names = [c["name"] for c in spec.columns]
             self.table.clear()
             self.table.setRowCount(len(preview))
             self.table.setColumnCount(len(preview[0]) if preview else 0)

@@ -182,6 +182,10 @@ class SamplesTab(QWidget):
         self.stack.setCurrentIndex({"image": 0, "vector": 1, "tabular": 2}.get(kind, 0))
 
     def _run_changed(self) -> None:
+        session = self.studio.session
+        if session is not None and session.running and session.trainer is self.access.trainer:
+            self._update_controls()  # a run in progress: its grids arrive as events
+            return
         self.cache.clear()
         self.chain = []
         self.grids = []
@@ -189,7 +193,7 @@ class SamplesTab(QWidget):
         self.enlarged.setText("Click a sample\nto enlarge it")
         self.save_one.setEnabled(False)
         run = self.access.run
-        if run is not None and self.access.trainer is None:
+        if run is not None:
             from genstudio.runs.store import RunStore
 
             store = RunStore(self.studio.workspace)

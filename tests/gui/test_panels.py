@@ -1,0 +1,280 @@
+"""Each panel on its own terms: data, model, the Config form, the loss plot."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from genstudio.api import param
+from genstudio.gui.config_form import ConfigForm, LogValueEdit
+from genstudio.gui.loss_plot import LossPlot, ema_block
+from tests.gui.conftest import TIMEOUT, choose
+
+# -- data panel ------------------------------------------------------------------------------
+
+
+def wait_loaded(window, qtbot, source):
+    qtbot.waitUntil(
+        lambda: window.studio.dataset is not None and window.studio.dataset.spec.source == source, timeout=TIMEOUT
+    )
+
+
+def wait_error(window, qtbot):
+    qtbot.waitUntil(lambda: window.data_panel.error.isVisible(), timeout=TIMEOUT)
+    return window.data_panel.error.text()
+
+
+def test_built_in_sources_are_listed_and_previewed(window, qtbot):
+    names = [window.data_panel.sources.item(i).text() for i in range(window.data_panel.sources.count())]
+    assert any("(digits)" in n for n in names) and any("(moons)" in n for n in names)
+    assert not any("(csv)" in n for n in names)  # file formats are opened, not listed
+    window.data_panel.select_source("digits")
+    wait_loaded(window, qtbot, "digits")
+    assert window.data_panel.image_preview.isVisible() and not window.data_panel.scatter.isVisible()
+    assert window.data_panel.image_preview.pixmap() is not None
+    assert "1,797</b> image examples shaped <b>(1, 8, 8)" in window.data_panel.summary.text()
+    assert "10 classes" in window.data_panel.summary.text()
+    window.data_panel.select_source("moons")
+    wait_loaded(window, qtbot, "moons")
+    assert window.data_panel.scatter.isVisible() and not window.data_panel.image_preview.isVisible()
+    assert len(window.data_panel.scatter.real.data) == 3000
+
+
+def test_source_options_are_a_form_and_reload(window, qtbot):
+    window.data_panel.select_source("shapes")
+    wait_loaded(window, qtbot, "shapes")
+    form = window.data_panel.options
+    assert [p.name for p in form.params] == ["size", "n", "seed", "antialias"]
+    assert "Image side in pixels" in form.widgets["size"].toolTip()
+    form.widgets["n"].setValue(40)
+    form.widgets["size"].setValue(16)
+    qtbot.waitUntil(lambda: window.studio.dataset.spec.count == 40, timeout=TIMEOUT)
+    assert window.studio.dataset.spec.shape == (1, 16, 16)
+    assert window.studio.data_options == {"size": 16, "n": 40}  # only what differs from the defaults
+
+
+def test_opening_a_folder_of_images(window, qtbot, tmp_path):
+    for cls in ("cats", "dogs"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.full((12, 12), 40 * i, np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    window.data_panel.open_source(str(tmp_path / "imgs"))
+    wait_loaded(window, qtbot, str((tmp_path / "imgs").resolve()))
+    assert window.studio.dataset.spec.classes == ("cats", "dogs")
+    assert (
+        "Image folder" in window.data_panel.path_label.text() or "image" in window.data_panel.path_label.text().lower()
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: p / "missing.png", "no such file or folder"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "holds no images"),
+        (
+            lambda p: np.save(p / "objects.npy", np.array([{"a": 1}], dtype=object)) or p / "objects.npy",
+            "Python objects",
+        ),
+        (lambda p: np.save(p / "nan.npy", np.array([[0.0, np.nan]] * 4)) or p / "nan.npy", "NaN"),
+        (lambda p: (p / "words.csv").write_text("a,b\n1,x\n2,y\n") and p / "words.csv", "not a number"),
+    ],
+    ids=["missing", "empty-folder", "pickle", "nan", "csv-words"],
+)
+def test_bad_input_shows_an_inline_message_naming_the_file(window, qtbot, tmp_path, make, problem):
+    window.data_panel.select_source("digits")
+    wait_loaded(window, qtbot, "digits")
+    path = make(tmp_path)
+    window.data_panel.open_source(str(path))
+    message = wait_error(window, qtbot)
+    assert path.name in message and problem in message
+    assert "Traceback" not in message
+    assert window.studio.dataset is None and not window.training.start_button.isEnabled()
+    assert not window.data_panel.image_preview.isVisible()
+    # and the panel still works
+    window.data_panel.select_source("moons")
+    wait_loaded(window, qtbot, "moons")
+    assert not window.data_panel.error.isVisible()
+
+
+def test_tabular_data_is_previewed_as_a_table(window, qtbot, tmp_path):
+    path = tmp_path / "people.csv"
+    rows = ["colour,size,age"] + [
+        f"{c},{s},{a}" for c, s, a in zip(["red", "blue"] * 20, ["S", "M", "L", "M"] * 10, range(40))
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    window.data_panel.open_source(str(path))
+    qtbot.waitUntil(lambda: window.data_panel.options.widgets.get("kind") is not None, timeout=TIMEOUT)
+    window.data_panel.options.set_values({"kind": "tabular"})
+    qtbot.waitUntil(
+        lambda: window.studio.dataset is not None and window.studio.dataset.spec.kind == "tabular", timeout=TIMEOUT
+    )
+    table = window.data_panel.table
+    assert table.isVisible() and table.columnCount() == 3
+    assert table.horizontalHeaderItem(0).text() == "colour" and table.item(0, 0).text() == "red"
+    # only the Bayesian network trains on tabular data
+    enabled = {window.model_panel.families.item(i).data(Qt.ItemDataRole.UserRole)
+               for i in range(window.model_panel.families.count())
+               if window.model_panel.families.item(i).flags() & Qt.ItemFlag.ItemIsEnabled}  # fmt: skip
+    assert enabled == {"bayesnet"} and window.studio.family.name == "bayesnet"
+
+
+# -- model panel -----------------------------------------------------------------------------
+
+
+def test_every_family_is_listed_and_those_that_cannot_train_are_disabled_with_the_reason(window, qtbot):
+    choose(window, qtbot, data="digits", family="vae")
+    families = window.model_panel.families
+    items = {families.item(i).data(Qt.ItemDataRole.UserRole): families.item(i) for i in range(families.count())}
+    assert {"vae", "flow", "diffusion", "bayesnet", "tiny"} <= set(items)
+    bayes = items["bayesnet"]
+    assert not bayes.flags() & Qt.ItemFlag.ItemIsEnabled
+    assert "tabular" in bayes.toolTip() and "not image" in bayes.toolTip()
+    assert items["vae"].flags() & Qt.ItemFlag.ItemIsEnabled
+    assert "evidence lower bound" in window.model_panel.description.text()
+    assert "can: decode, encode, evaluate, log_prob, reconstruct" in window.model_panel.description.text()
+
+
+def test_choosing_a_family_builds_its_form(window, qtbot):
+    choose(window, qtbot, data="digits", family="vae")
+    form = window.model_panel.form
+    assert [p.name for p in form.params][:3] == ["latent_dim", "arch", "width"]
+    window.model_panel.select("tiny")
+    assert [p.name for p in form.params] == ["lr", "init_scale", "fail_at"]
+
+
+# -- the Config form ---------------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    units: int = param(16, min=1, max=512, help="Units per layer")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Learning rate")
+    beta: float = param(0.5, min=0.0, max=1.0, help="Momentum")
+    loss: str = param("hinge", choices=("hinge", "wgan"), help="Loss")
+    norm: bool = param(False, help="Normalise")
+    tag: str = param("x", help="A note")
+
+
+def test_the_form_has_the_right_control_for_each_parameter(qtbot):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+
+    form = ConfigForm(Demo)
+    qtbot.addWidget(form)
+    w = form.widgets
+    assert isinstance(w["units"], QSpinBox) and (w["units"].minimum(), w["units"].maximum()) == (1, 512)
+    assert isinstance(w["lr"], LogValueEdit)
+    assert isinstance(w["beta"], QDoubleSpinBox) and w["beta"].maximum() == 1.0
+    assert isinstance(w["loss"], QComboBox) and [w["loss"].itemText(i) for i in range(2)] == ["hinge", "wgan"]
+    assert isinstance(w["norm"], QCheckBox) and isinstance(w["tag"], QLineEdit)
+    assert w["units"].toolTip() == "Units per layer\nDefault: 16; allowed: [1, 512]"
+    assert form.values() == {"units": 16, "lr": 1e-3, "beta": 0.5, "loss": "hinge", "norm": False, "tag": "x"}
+
+
+def test_the_form_round_trips_values_and_resets(qtbot):
+    form = ConfigForm(Demo)
+    qtbot.addWidget(form)
+    values = {"units": 64, "lr": 3e-4, "beta": 0.9, "loss": "wgan", "norm": True, "tag": "run"}
+    with qtbot.waitSignal(form.changed):
+        form.set_values(values)
+    assert form.values() == values
+    form.reset.click()
+    assert form.values()["units"] == 16 and form.values()["loss"] == "hinge"
+
+
+def test_the_log_control_moves_in_orders_of_magnitude(qtbot):
+    edit = LogValueEdit(1e-6, 1.0, 1e-3)
+    qtbot.addWidget(edit)
+    assert edit.slider.value() == 500  # 1e-3 is halfway between 1e-6 and 1 on a log scale
+    edit.slider.setValue(1000)
+    assert edit.value() == 1.0
+    edit.slider.setValue(0)
+    assert math.isclose(edit.value(), 1e-6)
+    edit.edit.setText("2e-2")
+    edit._from_text()
+    assert edit.value() == 0.02 and edit.edit.text() == "0.02"
+
+
+# -- the loss plot -----------------------------------------------------------------------------
+
+
+def tensorboard_smoothing(values, weight):
+    """TensorBoard's own loop (vz_line_chart2/line-chart.ts: resmoothDataset)."""
+    last, out = 0.0, []
+    for i, v in enumerate(values):
+        last = last * weight + (1 - weight) * v
+        debias = 1.0 - weight ** (i + 1) if weight < 1 else 1.0
+        out.append(last / debias)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99, 0.999])
+def test_smoothing_matches_tensorboard(weight):
+    values = np.random.default_rng(0).normal(size=20_000).cumsum() * 0.01 + 5
+    raw, _ = ema_block(values, weight, 0.0)
+    index = np.arange(len(values))
+    ours = raw / (1 - weight ** (index + 1)) if weight > 0 else raw
+    np.testing.assert_allclose(ours, tensorboard_smoothing(values, weight), rtol=1e-9, atol=1e-9)
+
+
+def test_the_plot_keeps_every_point_and_smooths_incrementally(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    values = np.random.default_rng(1).normal(size=5000) + 10
+    steps = np.arange(1, 5001)
+    for start in range(0, 5000, 700):  # arrives in pieces, as progress events bring it
+        sl = slice(start, start + 700)
+        plot.append({"loss": (steps[sl], values[sl])}, walls={"loss": steps[sl] * 0.01})
+    curve = plot.curves["loss"]
+    assert curve.n == 5000 and len(curve.steps) >= 5000  # buffers doubled as needed
+    np.testing.assert_array_equal(curve.values[:5000], values)
+    np.testing.assert_allclose(curve.smooth[:5000], tensorboard_smoothing(values, plot.weight), rtol=1e-9)
+    plot.redraw()
+    assert not curve.dirty
+    x, y = curve.item.getOriginalDataset()
+    assert len(x) == 5000  # nothing thinned away; pyqtgraph downsamples only for drawing
+    assert curve.item.opts["downsampleMethod"] == "peak" and curve.item.opts["clipToView"]
+
+
+def test_smoothing_slider_log_scale_and_wall_time(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.append(
+        {"loss": ([1, 2, 3], [4.0, 2.0, 1.0]), "val/loss": ([3], [1.5])},
+        walls={"loss": [100.0, 101.0, 103.0], "val/loss": [103.0]},
+    )
+    plot.smoothing.setValue(0)
+    plot._apply_smoothing()
+    np.testing.assert_array_equal(plot.curves["loss"].smooth[:3], [4.0, 2.0, 1.0])
+    assert plot.curves["val/loss"].weight == 0.0  # validation points are never smoothed
+    plot.log_y.setChecked(True)
+    assert plot.plot.getPlotItem().ctrl.logYCheck.isChecked()
+    plot.x_choice.setCurrentIndex(1)
+    np.testing.assert_array_equal(plot.curves["loss"].x("wall"), [0.0, 1.0, 3.0])
+    plot.redraw()
+    assert list(plot.curves["loss"].item.getOriginalDataset()[0]) == [0.0, 1.0, 3.0]
+
+
+def test_the_readout_names_the_values_under_the_mouse(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(600, 400)
+    plot.show()
+    plot.smoothing.setValue(0)
+    plot._apply_smoothing()
+    plot.append({"loss": (np.arange(1, 101), np.arange(1, 101) * 0.5)}, wall=0.0)
+    plot.redraw()
+    plot.plot.getPlotItem().vb.setRange(xRange=(1, 100), yRange=(0, 50), padding=0)
+    scene_pos = plot.plot.getPlotItem().vb.mapViewToScene(pg_point(40, 10))
+    plot._mouse_moved((scene_pos,))
+    assert plot.readout.text() == "step 40:  loss=20"
+
+
+def pg_point(x, y):
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)

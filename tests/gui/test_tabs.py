@@ -1,0 +1,246 @@
+"""The Samples, Latent and Runs tabs, driven as a user drives them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from genstudio.data.grid import make_grid
+from genstudio.gui.grid_view import cell_at
+from genstudio.gui.latent_tab import slerp
+from genstudio.runs.store import RunStore
+from tests.gui.conftest import TIMEOUT, choose, train
+
+
+def trained(window, qtbot, data="tiny", family="tiny", steps=60):
+    choose(window, qtbot, data=data, family=family)
+    last = train(window, qtbot, steps=steps)
+    assert last.type == "finished", getattr(last, "message", "")
+    return last
+
+
+# -- samples -----------------------------------------------------------------------------------
+
+
+def test_cell_at_finds_the_sample_under_a_pixel():
+    grid = make_grid(np.zeros((10, 1, 8, 8)))  # 4 columns, cells of 8 + 1 pixels
+    assert grid.shape[:2] == (3 * 9 + 1, 4 * 9 + 1)
+    assert cell_at(1, 1, 10, 8, 8) == 0
+    assert cell_at(1 + 9 * 3 + 4, 1 + 9 + 4, 10, 8, 8) == 7
+    assert cell_at(0, 0, 10, 8, 8) is None  # padding
+    assert cell_at(1 + 9 * 2 + 2, 1 + 9 * 2 + 2, 10, 8, 8) is None  # beyond the tenth sample
+
+
+def test_grids_arrive_live_and_the_history_plays_back(window, qtbot):
+    trained(window, qtbot, steps=100)
+    tab = window.samples
+    run = RunStore(window.studio.workspace).get_run(1)
+    stored = RunStore(window.studio.workspace).artifacts(run.id, "samples")
+    assert len(tab.grids) == len(stored) >= 2 and tab.grids[0][0] == 0
+    assert tab.slider.maximum() == len(tab.grids) - 1
+    assert tab.samples.shape[1:] == (1, 8, 8)
+    tab.slider.setValue(0)
+    qtbot.waitUntil(lambda: tab.title.text().startswith(f"Grid 1 of {len(tab.grids)} · step 0"), timeout=TIMEOUT)
+    first = tab.samples.copy()
+    np.testing.assert_array_equal(first, np.load(stored[0]["meta"]["npy"]))
+    tab.play_button.setChecked(True)
+    qtbot.waitUntil(lambda: not tab.play_button.isChecked(), timeout=TIMEOUT)  # plays to the end and stops
+    assert tab.slider.value() == tab.slider.maximum()
+
+
+def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_path, monkeypatch):
+    trained(window, qtbot, steps=20)
+    tab = window.samples
+    window.tabs.setCurrentWidget(tab)
+    tab._clicked(1 + 9 * 2 + 3, 1 + 3)  # the third sample of the first row
+    assert tab.selected == 2 and tab.enlarged.pixmap() is not None and tab.save_one.isEnabled()
+    out = iter([str(tmp_path / "grid.png"), str(tmp_path / "one.png")])
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(out), "PNG"))
+    tab.save_grid()
+    tab.save_sample()
+    from PIL import Image
+
+    with Image.open(tmp_path / "grid.png") as grid, Image.open(tmp_path / "one.png") as one:
+        assert grid.size == (tab.pixels.shape[1], tab.pixels.shape[0])
+        assert one.size == (32, 32)  # 8x8 enlarged four times
+
+
+def test_wheel_zooms_the_grid(window, qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    trained(window, qtbot, steps=10)
+    view = window.samples.view
+    window.tabs.setCurrentWidget(window.samples)
+    before = view.transform().m11()
+    event = QWheelEvent(QPointF(50, 50), QPointF(50, 50), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
+    view.wheelEvent(event)
+    assert view.transform().m11() == pytest.approx(before * 1.25)
+
+
+def test_generate_more_draws_from_the_current_weights(window, qtbot):
+    trained(window, qtbot, steps=20)
+    tab = window.samples
+    tab.generate_more()
+    qtbot.waitUntil(lambda: "Generated from the current weights" in tab.title.text(), timeout=TIMEOUT)
+    assert tab.samples.shape == (64, 1, 8, 8)
+
+
+def test_two_dimensional_samples_scatter_over_the_data_with_a_density(window, qtbot):
+    trained(window, qtbot, data="tiny-vectors", family="tiny", steps=100)
+    tab = window.samples
+    assert tab.stack.currentWidget() is tab.scatter
+    assert len(tab.scatter.fake.data) == 1000 and len(tab.scatter.real.data) == 256
+    assert tab.density.isVisibleTo(tab)  # tiny has log_prob
+    tab.density.setChecked(True)
+    qtbot.waitUntil(lambda: tab.scatter.density.isVisible(), timeout=TIMEOUT)
+    image = tab.scatter.density.image
+    assert image.shape == (120, 120) and np.isclose(image.max(), 1.0)
+
+
+def test_the_sampling_process_plays_frame_by_frame(window, qtbot):
+    choose(window, qtbot, data="tiny", family="diffusion")
+    window.model_panel.form.set_values({"sample_steps": 8, "timesteps": 50})
+    assert train(window, qtbot, steps=10).type == "finished"
+    tab = window.samples
+    assert tab.chain_button.isVisibleTo(tab)
+    tab.show_chain()
+    qtbot.waitUntil(lambda: bool(tab.chain), timeout=TIMEOUT)
+    frames = len(tab.chain)
+    assert frames >= 8 and tab.slider.maximum() == frames - 1
+    assert tab.title.text().startswith(f"Sampling process: frame 1 of {frames}")
+    tab.slider.setValue(frames - 1)
+    assert tab.title.text().startswith(f"Sampling process: frame {frames} of {frames}")
+
+
+def test_opening_a_run_from_the_runs_tab_shows_its_samples(window, qtbot):
+    last = trained(window, qtbot, steps=60)
+    other = window.studio.workspace
+    window.runs.refresh()
+    window.runs.select_run(last.run)
+    with qtbot.waitSignal(window.studio.run_opened, timeout=TIMEOUT):
+        window.runs.open_selected()
+    tab = window.samples
+    assert window.tabs.currentWidget() is tab
+    qtbot.waitUntil(lambda: tab.samples is not None and tab.title.text().startswith("Grid"), timeout=TIMEOUT)
+    stored = RunStore(other).artifacts(last.run, "samples")
+    assert len(tab.grids) == len(stored) and tab.slider.value() == len(stored) - 1
+
+
+# -- latent ------------------------------------------------------------------------------------
+
+
+def test_slerp_keeps_the_norm_between_equal_norm_endpoints():
+    a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
+    path = slerp(a, b, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0)
+    np.testing.assert_allclose(path[0], a)
+    np.testing.assert_allclose(path[-1], b)
+
+
+def test_latent_sliders_decode_live(window, qtbot):
+    trained(window, qtbot, data="tiny", family="vae", steps=30)
+    tab = window.latent
+    window.tabs.setCurrentWidget(tab)
+    assert tab.groups[0].isEnabled() and "Run 1" in tab.note.text()
+    qtbot.waitUntil(lambda: tab.decoded.pixmap() is not None and not tab._busy, timeout=TIMEOUT)
+    tab.sliders[0].setValue(80)
+    qtbot.waitUntil(lambda: tab.slider_labels[0].text() == "+2.40" and not tab._busy, timeout=TIMEOUT)
+    tab.randomize()
+    qtbot.waitUntil(lambda: tab.base is not None and not tab._busy, timeout=TIMEOUT)
+    assert len(tab.base) == 16
+
+
+@pytest.mark.parametrize(("endpoints", "method"), [(0, "linear"), (1, "spherical")])
+def test_interpolation_strips(window, qtbot, endpoints, method):
+    trained(window, qtbot, data="tiny", family="vae", steps=30)
+    tab = window.latent
+    tab.endpoints.setCurrentIndex(endpoints)
+    tab.method.setCurrentText(method)
+    tab.first.setValue(3)
+    tab.second.setValue(7)
+    tab.interpolate()
+    qtbot.waitUntil(lambda: tab.strip.pixmap() is not None and tab.strip._pixmap is not None, timeout=TIMEOUT)
+    assert tab.strip._pixmap.width() == 10 * 9 + 1  # ten 8x8 frames in a row
+
+
+def test_reconstructions_sit_beside_the_originals(window, qtbot):
+    trained(window, qtbot, data="tiny", family="vae", steps=30)
+    tab = window.latent
+    assert tab.groups[2].isEnabled()
+    tab.reconstruct()
+    qtbot.waitUntil(lambda: tab.recon._pixmap is not None, timeout=TIMEOUT)
+    assert (tab.recon._pixmap.width(), tab.recon._pixmap.height()) == (16 * 9 + 1, 2 * 9 + 1)
+
+
+def test_families_without_decode_leave_the_latent_tab_explaining_why(window, qtbot):
+    trained(window, qtbot, data="tiny", family="rbm", steps=10)
+    tab = window.latent
+    assert "cannot decode" in tab.note.text() and not tab.groups[0].isEnabled()
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def test_the_runs_table_lists_runs_and_overlays_curves(window, qtbot):
+    trained(window, qtbot, steps=30)
+    window.model_panel.select("vae")
+    assert train(window, qtbot, steps=20).type == "finished"
+    runs = window.runs
+    runs.refresh()
+    assert runs.model.rowCount() == 2
+    assert [runs.model.index(0, c).data() for c in (0, 2, 4, 5)] == [1, "tiny", "30 / 30", "finished"]
+    runs.table.selectAll()
+    qtbot.waitUntil(lambda: len(runs.plot.curves) > 3, timeout=TIMEOUT)
+    keys = set(runs.plot.curves)
+    assert "tiny-1: nll" in keys and "vae-2: loss" in keys
+    assert not runs.open_button.isEnabled() and runs.delete_button.isEnabled()
+
+
+def test_the_command_that_repeats_a_run_can_be_copied(window, qtbot):
+    trained(window, qtbot, steps=15)
+    runs = window.runs
+    runs.refresh()
+    runs.select_run(1)
+    assert runs.command.text().startswith("genstudio train tiny --data tiny ")
+    runs.copy_command()
+    assert QGuiApplication.clipboard().text() == runs.command.text()
+
+
+def test_rename_and_delete_with_confirmation(window, qtbot, monkeypatch):
+    trained(window, qtbot, steps=15)
+    runs = window.runs
+    runs.refresh()
+    runs.select_run(1)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("my run", True))
+    runs.rename_selected()
+    assert RunStore(window.studio.workspace).get_run(1).name == "my run"
+    runs.select_run(1)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Cancel)
+    runs.delete_selected()
+    assert RunStore(window.studio.workspace).list_runs()  # cancelled
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    runs.delete_selected()
+    assert RunStore(window.studio.workspace).list_runs() == []
+    assert not window.studio.workspace.run_dir(1).exists()
+    assert runs.model.rowCount() == 0
+
+
+def test_continuing_a_finished_run(window, qtbot, monkeypatch):
+    trained(window, qtbot, steps=20)
+    runs = window.runs
+    runs.refresh()
+    runs.select_run(1)
+    monkeypatch.setattr(QInputDialog, "getInt", lambda *a, **k: (15, True))
+    ended = []
+    window.studio.training_ended.connect(ended.append)
+    runs.continue_selected()
+    qtbot.waitUntil(lambda: bool(ended), timeout=TIMEOUT)
+    assert ended[-1].type == "finished" and ended[-1].step == 35
+    run = RunStore(window.studio.workspace).get_run(1)
+    assert run.step == 35 and run.status == "finished"
+    assert window.training.plot.curves["nll"].n == 35  # the earlier curve came back, then grew
