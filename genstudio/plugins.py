@@ -48,6 +48,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "genstudio.data.formats",
     "genstudio.metrics.builtin",
     "genstudio_plugins.vae",
+    "genstudio_plugins.gan",
+    "genstudio_plugins.rbm",
     "genstudio_plugins.flow",
     "genstudio_plugins.diffusion",
     "genstudio_plugins.bayesnet",

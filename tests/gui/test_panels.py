@@ -236,7 +236,7 @@ def test_the_plot_keeps_every_point_and_smooths_incrementally(qtbot):
     plot.redraw()
     assert not curve.dirty
     x, y = curve.item.getOriginalDataset()
-    assert len(x) == 5000  # nothing thinned away; pyqtgraph downsamples only for drawing
+    assert len(x) == len(y) == 5000  # nothing thinned away; pyqtgraph downsamples only for drawing
     assert curve.item.opts["downsampleMethod"] == "peak" and curve.item.opts["clipToView"]
 
 
