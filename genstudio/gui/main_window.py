@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings()
         self.setWindowTitle("GenStudio")
         self.setAcceptDrops(True)
-        self.resize(1400, 900)
+        self._default_size()
 
         self.access = ModelAccess(studio, self)
         self.data_panel = DataPanel(studio)
@@ -119,6 +119,15 @@ class MainWindow(QMainWindow):
         studio.training_started.connect(lambda s: self.device_label.setText(f"device: {s.trainer.run.device}"))
         self._workspace_changed(studio.workspace)
         self._restore()
+
+    def _default_size(self) -> None:
+        """1400x900, or 90% of a smaller screen."""
+        screen = QApplication.primaryScreen()
+        if screen is None:
+            self.resize(1400, 900)
+            return
+        room = screen.availableGeometry()
+        self.resize(min(1400, int(room.width() * 0.9)), min(900, int(room.height() * 0.9)))
 
     def _dock(self, title: str, widget: Any, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
