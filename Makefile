@@ -28,6 +28,9 @@ lint: $(BIN)/genstudio
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+screenshots: $(BIN)/genstudio
+	$(BIN)/python docs/screenshots.py
+
 bench: $(BIN)/genstudio
 	$(BIN)/python bench/run_all.py
 

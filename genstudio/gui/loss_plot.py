@@ -115,8 +115,9 @@ class LossPlot(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "step")
-        self.legend = self.plot.addLegend(offset=(-10, 10))
+        self.legend = self.plot.addLegend(offset=(-10, 10), brush=(128, 128, 128, 60))
         self.curves: dict[str, Curve] = {}
+        self._colours: dict[str, tuple[int, int, int]] = {}
         self.x_axis = "step"
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
@@ -176,10 +177,10 @@ class LossPlot(QWidget):
     def _curve(self, key: str) -> Curve:
         curve = self.curves.get(key)
         if curve is None:
-            base = key[4:] if key.startswith("val/") else key
-            names = sorted({k[4:] if k.startswith("val/") else k for k in self.curves} | {base})
-            colour = PALETTE[names.index(base) % len(PALETTE)]
-            dashed = key.startswith("val/")
+            # a key and its validation twin share a colour; colours go in order of arrival
+            base = key.replace("val/", "")
+            colour = self._colours.setdefault(base, PALETTE[len(self._colours) % len(PALETTE)])
+            dashed = "val/" in key
             pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             raw_pen = pg.mkPen((*colour, 70), width=1)
             raw = self.plot.plot(pen=raw_pen)
@@ -189,7 +190,7 @@ class LossPlot(QWidget):
                 it.setClipToView(True)
             self.legend.removeItem(raw)
             curve = Curve(key, item, raw)
-            curve.weight = self.weight if not dashed else 0.0
+            curve.weight = 0.0 if dashed else self.weight
             self.curves[key] = curve
         return curve
 
@@ -212,6 +213,7 @@ class LossPlot(QWidget):
             self.plot.removeItem(curve.item)
             self.plot.removeItem(curve.raw_item)
         self.curves.clear()
+        self._colours.clear()
         self.legend.clear()
         self.readout.setText(" ")
 
@@ -232,7 +234,7 @@ class LossPlot(QWidget):
 
     def _apply_smoothing(self) -> None:
         for key, curve in self.curves.items():
-            if not key.startswith("val/"):
+            if "val/" not in key:
                 curve.set_weight(self.weight)
 
     def _set_x_axis(self, index: int) -> None:

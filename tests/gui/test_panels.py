@@ -278,3 +278,14 @@ def pg_point(x, y):
     from PySide6.QtCore import QPointF
 
     return QPointF(x, y)
+
+
+def test_each_key_has_its_own_colour_and_its_validation_twin_shares_it(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    for key in ("loss", "recon", "kl", "val/loss", "run-2: loss", "run-2: val/loss"):
+        plot.append({key: ([1], [1.0])}, wall=0.0)
+    colour = {k: c.item.opts["pen"].color().getRgb()[:3] for k, c in plot.curves.items()}
+    assert len({colour["loss"], colour["recon"], colour["kl"], colour["run-2: loss"]}) == 4
+    assert colour["val/loss"] == colour["loss"] and colour["run-2: val/loss"] == colour["run-2: loss"]
+    assert plot.curves["val/loss"].weight == 0.0 and plot.curves["run-2: val/loss"].weight == 0.0
