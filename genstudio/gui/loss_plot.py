@@ -1,9 +1,10 @@
 """Live loss curves, in the manner of TensorBoard, drawn the way pyqtgraph's scrolling plots are.
 
 Points arrive into per-curve buffers that double when full; a timer redraws the curves that
-changed at most 30 times a second, with peak downsampling and clip-to-view so a million
-points cost what a screenful does. Every point is kept. The smoothing is TensorBoard's
-debiased exponential moving average, computed incrementally as points arrive.
+changed at most 30 times a second. Drawing is clipped to the view and peak-downsampled from
+a min/max pyramid (:mod:`genstudio.gui.peaks`), so a million points cost what a screenful
+does. Every point is kept. The smoothing is TensorBoard's debiased exponential moving
+average, computed incrementally as points arrive.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+
+from genstudio.gui.peaks import Pyramid
 
 PALETTE = [
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -60,6 +63,7 @@ class Curve:
         self._state = 0.0  # the EMA before debiasing
         self.weight = 0.0
         self.dirty = False
+        self.peaks = {"values": Pyramid(), "smooth": Pyramid()}
 
     def _grow(self, need: int) -> None:
         size = len(self.steps)
@@ -82,12 +86,14 @@ class Curve:
         self.values[a:b] = values
         self.walls[a:b] = walls
         self.n = b
+        self.peaks["values"].update(self.values, b, a)
         self._smooth_from(a)
         self.dirty = True
 
     def set_weight(self, weight: float) -> None:
         self.weight = weight
         self._state = 0.0
+        self.peaks["smooth"].clear()
         self._smooth_from(0)
         self.dirty = True
 
@@ -96,11 +102,35 @@ class Curve:
         # TensorBoard's debiasing: divide by the weight the zero start took away
         index = np.arange(start, self.n, dtype=np.float64)
         self.smooth[start : self.n] = s / (1.0 - np.exp((index + 1) * math.log(self.weight))) if self.weight > 0 else s
+        self.peaks["smooth"].update(self.smooth, self.n, start)
+
+    def base(self, axis: str) -> tuple[np.ndarray, float]:
+        """The x values as stored (steps, or wall-clock times) and the offset to subtract."""
+        if axis == "wall":
+            return self.walls[: self.n], (float(self.walls[0]) if self.n else 0.0)
+        return self.steps[: self.n], 0.0
 
     def x(self, axis: str) -> np.ndarray:
-        if axis == "wall":
-            return self.walls[: self.n] - self.walls[0] if self.n else self.walls[:0]
-        return self.steps[: self.n]
+        """x of every point: the step, or seconds since the first point."""
+        base, offset = self.base(axis)
+        return base - offset
+
+    def shown(self) -> np.ndarray:
+        """The y values drawn: smoothed when the smoothing is on."""
+        return self.smooth if self.weight > 0 else self.values
+
+    def envelope(
+        self, axis: str, x0: float, x1: float, budget: int, raw: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What to draw between x0 and x1: the points, or their peaks when there are more
+        than ``budget``. ``raw`` draws the unsmoothed values."""
+        base, offset = self.base(axis)
+        lo = max(0, int(np.searchsorted(base, x0 + offset, "left")) - 1)
+        hi = min(self.n, int(np.searchsorted(base, x1 + offset, "right")) + 1)
+        which = "values" if raw or self.weight <= 0 else "smooth"
+        y = self.values if which == "values" else self.smooth
+        xs, ys = self.peaks[which].envelope(base, y, lo, hi, budget)
+        return xs - offset, ys
 
 
 class LossPlot(QWidget):
@@ -153,10 +183,18 @@ class LossPlot(QWidget):
         self._smooth_timer.setInterval(120)
         self._smooth_timer.timeout.connect(self._apply_smoothing)
         self.smoothing.valueChanged.connect(lambda v: (self._show_weight(), self._smooth_timer.start()))
-        self.log_y.toggled.connect(lambda on: self.plot.setLogMode(y=on))
+        self.log_y.toggled.connect(lambda on: (self.plot.setLogMode(y=on), self.follow and self._fit_view()))
         self.x_choice.currentIndexChanged.connect(self._set_x_axis)
         fit.clicked.connect(self.auto_range)
         self._show_weight()
+
+        # pyqtgraph's own auto-range would read only what is drawn; this plot fits all points
+        vb = self.plot.getPlotItem().vb
+        vb.disableAutoRange()
+        vb.sigXRangeChanged.connect(self._view_changed)
+        vb.sigRangeChangedManually.connect(self._range_moved_by_hand)
+        self.follow = True
+        self._fitting = False
 
         self._redraw = QTimer(self)
         self._redraw.setInterval(int(1000 / self.FPS))
@@ -181,13 +219,11 @@ class LossPlot(QWidget):
             base = key.replace("val/", "")
             colour = self._colours.setdefault(base, PALETTE[len(self._colours) % len(PALETTE)])
             dashed = "val/" in key
-            pen = pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+            # one pixel wide: wider lines cost QPainter several times more per frame
+            pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             raw_pen = pg.mkPen((*colour, 70), width=1)
             raw = self.plot.plot(pen=raw_pen)
             item = self.plot.plot(pen=pen, name=self.prefix + key, symbol="o" if dashed else None, symbolSize=4)
-            for it in (raw, item):
-                it.setDownsampling(auto=True, method="peak")
-                it.setClipToView(True)
             self.legend.removeItem(raw)
             curve = Curve(key, item, raw)
             curve.weight = 0.0 if dashed else self.weight
@@ -222,15 +258,34 @@ class LossPlot(QWidget):
 
     # -- drawing ----------------------------------------------------------------------------
 
+    def _budget(self) -> int:
+        """How many values to draw per curve: two per horizontal pixel."""
+        return max(200, 2 * int(self.plot.getPlotItem().vb.width()))
+
+    def _draw(self, curve: Curve) -> None:
+        (x0, x1), _ = self.plot.getPlotItem().vb.viewRange()
+        budget = self._budget()
+        curve.item.setData(*curve.envelope(self.x_axis, x0, x1, budget))
+        if curve.weight > 0:
+            curve.raw_item.setData(*curve.envelope(self.x_axis, x0, x1, budget, raw=True))
+        else:
+            curve.raw_item.setData([], [])
+        curve.dirty = False
+
     def redraw(self) -> None:
+        """Draw the curves that changed; follow the data while the user has not moved the view."""
+        changed = [c for c in self.curves.values() if c.dirty]
+        if not changed:
+            return
+        if self.follow:
+            self._fit_view()  # redraws everything through the range change
+        for curve in changed:
+            if curve.dirty:
+                self._draw(curve)
+
+    def _view_changed(self, *_: Any) -> None:
         for curve in self.curves.values():
-            if not curve.dirty:
-                continue
-            x = curve.x(self.x_axis)
-            smoothed = curve.weight > 0
-            curve.item.setData(x, curve.smooth[: curve.n] if smoothed else curve.values[: curve.n])
-            curve.raw_item.setData(x, curve.values[: curve.n]) if smoothed else curve.raw_item.setData([], [])
-            curve.dirty = False
+            self._draw(curve)
 
     def _apply_smoothing(self) -> None:
         for key, curve in self.curves.items():
@@ -242,11 +297,33 @@ class LossPlot(QWidget):
         self.plot.setLabel("bottom", "wall time (s)" if index == 1 else "step")
         for curve in self.curves.values():
             curve.dirty = True
-        self.redraw()
         self.auto_range()
+        self.redraw()
 
     def auto_range(self) -> None:
-        self.plot.enableAutoRange()
+        """Fit every point, and follow the data as it grows."""
+        self.follow = True
+        self._fit_view()
+
+    def _fit_view(self) -> None:
+        curves = [c for c in self.curves.values() if c.n]
+        if not curves:
+            return
+        xs = [c.x(self.x_axis)[[0, -1]] if self.x_axis == "wall" else c.steps[[0, c.n - 1]] for c in curves]
+        x0, x1 = min(x[0] for x in xs), max(x[1] for x in xs)
+        ys = [c.peaks["values"].bounds(c.values, c.n) for c in curves]
+        y0, y1 = min(y[0] for y in ys), max(y[1] for y in ys)
+        if self.log_y.isChecked():
+            y0, y1 = math.log10(max(y0, 1e-12)), math.log10(max(y1, 1e-12))
+        vb = self.plot.getPlotItem().vb
+        self._fitting = True
+        try:
+            vb.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1), yRange=(y0, y1 if y1 > y0 else y0 + 1), padding=0.02)
+        finally:
+            self._fitting = False
+
+    def _range_moved_by_hand(self, *_: Any) -> None:
+        self.follow = False
 
     def _mouse_moved(self, event: Any) -> None:
         pos = event[0]
@@ -258,13 +335,12 @@ class LossPlot(QWidget):
         for key, curve in self.curves.items():
             if not curve.n:
                 continue
-            xs = curve.x(self.x_axis)
-            i = int(np.clip(np.searchsorted(xs, x), 0, curve.n - 1))
-            if i > 0 and abs(xs[i - 1] - x) < abs(xs[i] - x):
+            base, offset = curve.base(self.x_axis)
+            i = int(np.clip(np.searchsorted(base, x + offset), 0, curve.n - 1))
+            if i > 0 and abs(base[i - 1] - offset - x) < abs(base[i] - offset - x):
                 i -= 1
-            value = curve.smooth[i] if curve.weight > 0 else curve.values[i]
-            parts.append(f"{key}={value:.5g}")
+            parts.append(f"{key}={curve.shown()[i]:.5g}")
             if not where:
-                where = f"step {int(curve.steps[i])}" if self.x_axis == "step" else f"{xs[i]:.1f} s"
+                where = f"step {int(curve.steps[i])}" if self.x_axis == "step" else f"{base[i] - offset:.1f} s"
         if parts:
             self.readout.setText(f"{where}:  " + "   ".join(parts))

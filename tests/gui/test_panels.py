@@ -235,9 +235,15 @@ def test_the_plot_keeps_every_point_and_smooths_incrementally(qtbot):
     np.testing.assert_allclose(curve.smooth[:5000], tensorboard_smoothing(values, plot.weight), rtol=1e-9)
     plot.redraw()
     assert not curve.dirty
-    x, y = curve.item.getOriginalDataset()
-    assert len(x) == len(y) == 5000  # nothing thinned away; pyqtgraph downsamples only for drawing
-    assert curve.item.opts["downsampleMethod"] == "peak" and curve.item.opts["clipToView"]
+    # what is drawn is the peaks of all 5,000 points: the extremes survive, whatever the width
+    x, y = curve.raw_item.getOriginalDataset()
+    assert len(x) <= 2 * plot._budget() + 2
+    assert y.min() == values.min() and y.max() == values.max()
+    # zoomed in to 50 points, the points themselves are drawn
+    plot.plot.getPlotItem().vb.setXRange(1000, 1049, padding=0)
+    x, y = curve.raw_item.getOriginalDataset()
+    assert set(range(1000, 1050)) <= set(x.tolist())
+    np.testing.assert_array_equal(y[np.isin(x, np.arange(1000, 1050))], values[999:1049])
 
 
 def test_smoothing_slider_log_scale_and_wall_time(qtbot):
@@ -257,6 +263,50 @@ def test_smoothing_slider_log_scale_and_wall_time(qtbot):
     np.testing.assert_array_equal(plot.curves["loss"].x("wall"), [0.0, 1.0, 3.0])
     plot.redraw()
     assert list(plot.curves["loss"].item.getOriginalDataset()[0]) == [0.0, 1.0, 3.0]
+    assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 3.0  # the view fits wall time
+
+
+def test_the_pyramid_gives_each_blocks_extremes_and_keeps_up_with_appends():
+    from genstudio.gui.peaks import FACTOR, Pyramid
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=10_000)
+    whole, pieces = Pyramid(), Pyramid()
+    whole.update(y, len(y), 0)
+    done = 0
+    for end in (7, 300, 301, 5000, 9999, 10_000):  # grown in uneven pieces
+        pieces.update(y, end, done)
+        done = end
+    for level in range(len(whole.mins)):
+        block = FACTOR ** (level + 1)
+        count = whole.counts[level]
+        expect = [y[i * block : (i + 1) * block] for i in range(count)]
+        np.testing.assert_array_equal(whole.mins[level][:count], [b.min() for b in expect])
+        np.testing.assert_array_equal(whole.maxs[level][:count], [b.max() for b in expect])
+        np.testing.assert_array_equal(pieces.mins[level][:count], whole.mins[level][:count])
+        np.testing.assert_array_equal(pieces.maxs[level][:count], whole.maxs[level][:count])
+    x = np.arange(10_000, dtype=float)
+    xs, ys = whole.envelope(x, y, 1234, 8765, budget=500)
+    assert len(xs) <= 2 * 500 + 8 and ys.max() == y[1234:8765].max() and ys.min() == y[1234:8765].min()
+    assert whole.bounds(y, 10_000) == (y.min(), y.max())
+
+
+def test_the_view_follows_the_data_until_the_user_moves_it(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.append({"loss": (np.arange(1, 101), np.ones(100))}, wall=0.0)
+    plot.redraw()
+    assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 100
+    plot.append({"loss": (np.arange(101, 201), np.ones(100))}, wall=0.0)
+    plot.redraw()
+    assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 200  # follows
+    plot._range_moved_by_hand()
+    plot.plot.getPlotItem().vb.setXRange(10, 20, padding=0)
+    plot.append({"loss": (np.arange(201, 301), np.ones(100))}, wall=0.0)
+    plot.redraw()
+    assert plot.plot.getPlotItem().vb.viewRange()[0] == [10, 20]  # the user's view stays
+    plot.auto_range()
+    assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 300
 
 
 def test_the_readout_names_the_values_under_the_mouse(qtbot):

@@ -1,0 +1,288 @@
+"""How responsive the window is (issue 3's speed targets), measured, never asserted.
+
+- ``startup``: seconds from launching ``genstudio`` to its window on screen (target <= 2 s).
+- ``training``: gaps between the ticks of a 10 ms timer on the GUI thread, from pressing
+  Start to 30 s into training the VAE on MNIST at full speed (targets: p99 <= 20 ms,
+  longest <= 50 ms).
+- ``plot``: frames per second of a loss plot holding 4 curves of 1,000,000 points, panned
+  every frame and, separately, growing every frame (target >= 30).
+- ``history``: the longest stall of the GUI thread while scrolling through a history of
+  1,000 sample grids (target <= 50 ms).
+
+    python bench/ui_latency.py [--only startup,training,plot,history] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from bench._common import MNIST_IMAGES, write_result  # noqa: E402
+
+TICK_MS = 10
+
+
+def gaps_summary(ticks: list[float]) -> dict:
+    gaps = np.diff(np.asarray(ticks)) * 1000.0
+    if len(gaps) == 0:
+        return {"ticks": len(ticks)}
+    return {
+        "ticks": len(ticks),
+        "gap_ms_median": float(np.median(gaps)),
+        "gap_ms_p99": float(np.percentile(gaps, 99)),
+        "gap_ms_max": float(gaps.max()),
+        "gaps_over_20ms": int((gaps > 20).sum()),
+        "gaps_over_50ms": int((gaps > 50).sum()),
+        "worst_10_ms": sorted(gaps.tolist())[-10:],
+    }
+
+
+# -- start-up ---------------------------------------------------------------------------------
+
+
+def bench_startup(repeats: int = 5) -> dict:
+    genstudio = str(Path(sys.executable).with_name("genstudio"))
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, GENSTUDIO_REPORT_SHOWN="1", XDG_CONFIG_HOME=tmp)
+            t0 = time.time()
+            proc = subprocess.Popen([genstudio, "--workspace", tmp], env=env, stderr=subprocess.PIPE, text=True)
+            shown = None
+            for line in proc.stderr:
+                if "window shown at" in line:
+                    shown = float(line.rsplit(" ", 1)[1])
+                    break
+            proc.terminate()
+            proc.wait(20)
+            times.append(shown - t0)
+    return {
+        "seconds_each": times,
+        "seconds_median": statistics.median(times),
+        "seconds_max": max(times),
+        "target_s": 2.0,
+        "passed": max(times) <= 2.0,
+    }
+
+
+# -- in-process window benchmarks ------------------------------------------------------------------
+
+
+def make_app():
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    from genstudio.gui import workers
+
+    workers.install()
+    tmp = Path(tempfile.mkdtemp(prefix="genstudio-ui-"))
+    settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)
+    return app, tmp, settings
+
+
+def pump(app, until, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not get there in time")
+        app.processEvents()
+        time.sleep(0.005)
+
+
+class Ticker:
+    """A 10 ms timer on the GUI thread that writes down when it actually fires."""
+
+    def __init__(self):
+        from PySide6.QtCore import Qt, QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def start(self):
+        self.ticks.clear()
+        self.timer.start()
+
+    def stop(self):
+        self.timer.stop()
+
+
+def bench_training(seconds: float) -> dict:
+    app, tmp, settings = make_app()
+    from genstudio.gui.app import make_window
+
+    win = make_window(str(tmp / "ws"), settings)
+    win.show()
+    win.load_plugins()
+    pump(app, lambda: win.studio.host is not None)
+    win.data_panel.open_source(str(MNIST_IMAGES))
+    pump(app, lambda: win.studio.dataset is not None and win.studio.dataset.spec.count == 10_000)
+    win.model_panel.select("vae")
+    win.training.length.setValue(10_000_000)
+    ticker = Ticker()
+    ticker.start()
+    t0 = time.perf_counter()
+    win.training.start()  # the button's slot
+    while time.perf_counter() - t0 < seconds:
+        app.processEvents()
+        time.sleep(0.001)
+    ticker.stop()
+    session = win.training.session
+    steps = session.trainer.step if session is not None else 0
+    if session is not None:
+        session.stop()
+        pump(app, lambda: not session.running, timeout=120)
+    win.access.shutdown()
+    out = gaps_summary(ticker.ticks)
+    out.update(
+        {
+            "seconds": seconds,
+            "steps": steps,
+            "steps_per_s": steps / seconds,
+            "data": "MNIST test set, 10,000 images 28x28 (shared/data/mnist), VAE defaults",
+            "targets": {"gap_ms_p99": 20, "gap_ms_max": 50},
+            "passed": out.get("gap_ms_p99", 1e9) <= 20 and out.get("gap_ms_max", 1e9) <= 50,
+        }
+    )
+    return out
+
+
+def bench_plot(points: int = 1_000_000, curves: int = 4, frames: int = 90) -> dict:
+    app, _, _ = make_app()
+    from genstudio.gui.loss_plot import LossPlot
+
+    plot = LossPlot()
+    plot.resize(1200, 700)
+    plot.show()
+    rng = np.random.default_rng(0)
+    steps = np.arange(1, points + 1)
+    t0 = time.perf_counter()
+    for c in range(curves):
+        values = np.cumsum(rng.normal(size=points)) * 0.01 + 10 * c
+        plot.append({f"curve{c}": (steps, values)}, walls={f"curve{c}": steps * 0.01})
+    fill_s = time.perf_counter() - t0
+    plot.redraw()
+    app.processEvents()
+    vb = plot.plot.getPlotItem().vb
+
+    def frame_times(action) -> list[float]:
+        out = []
+        for i in range(frames):
+            t = time.perf_counter()
+            action(i)
+            plot.plot.repaint()  # a synchronous paint of everything in view
+            app.processEvents()
+            out.append(time.perf_counter() - t)
+        return out
+
+    plot.auto_range()
+    app.processEvents()
+    pan = frame_times(lambda i: vb.translateBy(x=points * 0.002 * (1 if i % 40 < 20 else -1)))
+    zoom = frame_times(lambda i: vb.scaleBy((0.97 if i % 40 < 20 else 1 / 0.97, 1.0)))
+    grow_steps = iter(range(points + 1, points + 1 + frames * 20))
+
+    def grow(i):
+        chunk = [next(grow_steps) for _ in range(20)]  # 20 new points per curve per frame
+        plot.append({f"curve{c}": (chunk, rng.normal(size=20) + 10 * c) for c in range(curves)},
+                    walls={f"curve{c}": np.asarray(chunk) * 0.01 for c in range(curves)})  # fmt: skip
+        plot.redraw()
+
+    growth = frame_times(grow)
+    fps = {name: 1.0 / statistics.median(t) for name, t in (("pan", pan), ("zoom", zoom), ("grow", growth))}
+    worst = {name: max(t) * 1000 for name, t in (("pan", pan), ("zoom", zoom), ("grow", growth))}
+    return {
+        "curves": curves,
+        "points_per_curve": points,
+        "fill_s": fill_s,
+        "fps_median": fps,
+        "frame_ms_worst": worst,
+        "target_fps": 30,
+        "passed": min(fps.values()) >= 30,
+    }
+
+
+def bench_history(grids: int = 1000) -> dict:
+    app, tmp, settings = make_app()
+    from genstudio.gui.app import make_window
+
+    from bench._common import load_mnist
+
+    x, _, _, _ = load_mnist()
+    win = make_window(str(tmp / "ws"), settings)
+    win.show()
+    tab = win.samples
+    folder = tmp / "grids"
+    folder.mkdir()
+    t0 = time.perf_counter()
+    for i in range(grids):  # 64 MNIST images per grid, as a run on MNIST logs them
+        np.save(folder / f"step-{i:09d}.npy", (x[(i * 64) % 7936 : (i * 64) % 7936 + 64] / 255.0).astype(np.float32))
+    write_s = time.perf_counter() - t0
+    tab.grids = [(i * 100, str(folder / f"step-{i:09d}.npy")) for i in range(grids)]
+    tab._reset_slider(show_last=False)
+    win.tabs.setCurrentWidget(tab)
+    pump(app, lambda: True)
+    ticker = Ticker()
+    ticker.start()
+    t0 = time.perf_counter()
+    # drag the slider from one end to the other and back, as fast as a hand does (~60 moves/s)
+    for value in list(range(grids)) + list(range(grids - 1, -1, -3)):
+        tab.slider.setValue(value)
+        t = time.perf_counter()
+        while time.perf_counter() - t < 1 / 60:
+            app.processEvents()
+            time.sleep(0.001)
+    scroll_s = time.perf_counter() - t0
+    ticker.stop()
+    out = gaps_summary(ticker.ticks)
+    out.update(
+        {
+            "grids": grids,
+            "grid": "64 MNIST images of 28x28, float32 .npy as runs log them",
+            "write_s": write_s,
+            "scroll_s": scroll_s,
+            "shown_last": tab.title.text(),
+            "target_stall_ms": 50,
+            "passed": out.get("gap_ms_max", 1e9) <= 50,
+        }
+    )
+    win.access.shutdown()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", default="startup,training,plot,history")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    args = ap.parse_args()
+    wanted = args.only.split(",")
+    result = {}
+    if "startup" in wanted:
+        result["startup"] = bench_startup()
+    if "plot" in wanted:
+        result["plot"] = bench_plot()
+    if "history" in wanted:
+        result["history"] = bench_history()
+    if "training" in wanted:
+        result["training"] = bench_training(args.seconds)
+    import torch
+
+    result["torch_threads"] = torch.get_num_threads()
+    write_result("ui_latency", result)
+
+
+if __name__ == "__main__":
+    main()
