@@ -26,9 +26,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench._common import MNIST_IMAGES, write_result  # noqa: E402
+from bench._common import MNIST_IMAGES, write_result
 
 TICK_MS = 10
 
@@ -217,9 +217,8 @@ def bench_plot(points: int = 1_000_000, curves: int = 4, frames: int = 90) -> di
 
 def bench_history(grids: int = 1000) -> dict:
     app, tmp, settings = make_app()
-    from genstudio.gui.app import make_window
-
     from bench._common import load_mnist
+    from genstudio.gui.app import make_window
 
     x, _, _, _ = load_mnist()
     win = make_window(str(tmp / "ws"), settings)
