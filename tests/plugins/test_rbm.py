@@ -1,0 +1,210 @@
+"""The RBM family: dry runs, exact and AIS partition functions, learning bars and stripes,
+Gibbs chains, reproducible sampling, checkpoints."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genstudio.api import Batch, Dataset, DataSpec, config_from_dict
+from genstudio.runs.inference import load_model
+from genstudio.testing import dry_run, train
+from genstudio.training.loop import Trainer
+from genstudio_plugins.rbm import RBM, _frame_steps, ais_betas
+
+
+def make(spec: DataSpec, **config) -> RBM:
+    return RBM(spec, config_from_dict(RBM.Config, config))
+
+
+def bars_and_stripes(n: int = 3) -> np.ndarray:
+    """The 2^(n+1) - 2 distinct n x n bars-and-stripes patterns (MacKay 2003), (P, 1, n, n) float32."""
+    patterns = set()
+    for bits in itertools.product((0.0, 1.0), repeat=n):
+        row = np.array(bits, np.float32)
+        patterns.add(np.repeat(row[:, None], n, 1).tobytes())  # horizontal bars
+        patterns.add(np.repeat(row[None, :], n, 0).tobytes())  # vertical stripes
+    return np.stack([np.frombuffer(p, np.float32).reshape(1, n, n) for p in sorted(patterns)])
+
+
+def all_binary(d: int) -> torch.Tensor:
+    return ((torch.arange(2**d)[:, None] >> torch.arange(d)) & 1).float()
+
+
+def digits_batches(model: RBM, steps: int, seed: int = 0) -> None:
+    from genstudio.data.datasets import Digits
+
+    x = torch.from_numpy(Digits().load(None, None, None).x)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        model.train_step(Batch(x[torch.randint(0, len(x), (64,), generator=g)]))
+
+
+@pytest.mark.parametrize(
+    ("data", "config"),
+    [
+        ("tiny", {"hidden": 16}),
+        ("digits", {"method": "cd", "k": 2, "binarize": "threshold", "hidden": 64}),
+        ("digits", {"hidden": 32, "n_chains": 10, "momentum": 0.0, "weight_decay": 0.0}),
+        ("moons", {"hidden": 16}),
+        ("8gaussians", {"hidden": 32, "method": "cd", "lr": 0.001}),
+    ],
+)
+def test_dry_run(gs_host, gs_workspace, data, config):
+    config = {"gibbs_steps": 20, **config}
+    events = dry_run(gs_host, gs_workspace, "rbm", data, steps=4, batch_size=32, config=config, val_every=2)
+    assert {"cd_loss", "free_energy", "recon_mse"} <= set(events[-1].losses)
+    progress = [k for e in events if e.type == "progress" for k in e.scalars]
+    assert "val/free_energy" in progress and "val/recon_mse" in progress
+
+
+def test_visible_units_follow_the_data():
+    image = make(DataSpec("image", (1, 4, 4), 10))
+    vector = make(DataSpec("vector", (2,), 10, value_range=(-3.0, 5.0)))
+    assert image.discrete_likelihood and not image.gaussian
+    assert vector.gaussian and not vector.discrete_likelihood
+    with pytest.raises(ValueError, match="needs data in"):
+        make(DataSpec("vector", (2,), 10, value_range=(-3.0, 5.0)), visible="bernoulli")
+
+
+def test_binarisation_by_threshold_and_by_draws():
+    x = torch.tensor([[0.2, 0.6, 0.0, 1.0]]).repeat(4000, 1)
+    threshold = make(DataSpec("vector", (4,), 10), binarize="threshold")._visible(x)
+    assert torch.equal(threshold[0], torch.tensor([0.0, 1.0, 0.0, 1.0])) and torch.equal(
+        threshold, threshold[:1].expand_as(x)
+    )
+    drawn = make(DataSpec("vector", (4,), 10))._visible(x, torch.Generator().manual_seed(0))
+    assert set(drawn.unique().tolist()) == {0.0, 1.0}
+    assert torch.allclose(drawn.mean(0), x[0], atol=0.03)
+
+
+def test_exact_partition_function_normalises_the_bernoulli_rbm():
+    """Summing p(v) over all 2^9 binary vectors gives 1, and log Z equals the brute-force sum."""
+    model = make(DataSpec("image", (1, 3, 3), 10), hidden=7)
+    with torch.no_grad():
+        model.W.normal_(0, 1.0, generator=torch.Generator().manual_seed(0))
+        model.b.uniform_(-1, 1)
+        model.c.uniform_(-1, 1)
+    v = all_binary(9)
+    brute = torch.logsumexp(-model._free_energy(v).double(), 0).item()
+    assert model.exact_log_partition() == pytest.approx(brute, abs=1e-4)
+    assert torch.logsumexp(model.log_prob(v.view(-1, 1, 3, 3)).double(), 0).item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_gaussian_rbm_density_integrates_to_one_in_data_space():
+    """Exact log Z plus the scaling's Jacobian: exp(log_prob) over a grid in data units sums to 1."""
+    model = make(DataSpec("vector", (2,), 10, value_range=(-2.0, 4.0)), hidden=6)
+    x = torch.randn(500, 2) * torch.tensor([0.8, 0.4]) + torch.tensor([1.0, 0.5])
+    for i in range(200):
+        model.train_step(Batch(x[(i * 50) % 500 :][:50]))
+    grid = torch.linspace(-6.0, 8.0, 561)
+    xx, yy = torch.meshgrid(grid, grid, indexing="ij")
+    p = model.log_prob(torch.stack([xx.flatten(), yy.flatten()], 1)).double().exp()
+    assert float(p.sum() * (grid[1] - grid[0]) ** 2) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_ais_agrees_with_the_exact_partition_function(visible):
+    """An RBM trained a little on digits (12 hidden units): AIS within 0.5 nats of exact log Z
+    (seeds 0-2 land within 0.03 nats for Bernoulli visibles, 0.13 for Gaussian ones)."""
+    torch.manual_seed(0)
+    model = make(
+        DataSpec("image", (1, 8, 8), 10), hidden=12, visible=visible, lr=0.1 if visible == "bernoulli" else 0.05
+    )
+    digits_batches(model, 400)
+    assert model.W.abs().max() > 1.0  # far from the small initial weights: a peaked, non-trivial Z
+    exact = model.exact_log_partition()
+    estimate, log_w = model.ais_log_partition(betas=1000, runs=100)
+    assert estimate == pytest.approx(exact, abs=0.5)
+    assert log_w.shape == (100,) and torch.isfinite(log_w).all()
+    assert model.log_partition("auto") == exact  # up to 20 hidden units, log_prob uses the exact value
+
+
+def test_log_prob_uses_ais_above_twenty_hidden_units():
+    model = make(DataSpec("image", (1, 4, 4), 10), hidden=24, ais_betas=200, ais_runs=20)
+    x = (torch.rand(8, 1, 4, 4) > 0.5).float()
+    lp = model.log_prob(x)
+    assert lp.shape == (8,) and torch.isfinite(lp).all()
+    assert model._log_z == model.ais_log_partition()[0]  # cached, and the same estimate each time
+    # the untrained RBM (W ~ 0.01) is nearly uniform over the 2^16 binary images
+    assert torch.allclose(lp, torch.full((8,), -16 * math.log(2)), atol=0.3)
+
+
+def test_learns_bars_and_stripes_to_near_the_empirical_likelihood(gs_host, gs_workspace):
+    """3x3 bars and stripes: 14 patterns. No model puts more mass on them than the empirical
+    distribution, mean log p = -log 14; CD-10 with 16 hidden units comes within 0.5 nats."""
+    patterns = bars_and_stripes(3)
+    assert len(patterns) == 14
+    x = np.tile(patterns, (20, 1, 1, 1))
+    data = Dataset(x, None, DataSpec("image", (1, 3, 3), len(x), source="bars-and-stripes"))
+    config = {"hidden": 16, "method": "cd", "k": 10, "lr": 0.1, "momentum": 0.5, "gibbs_steps": 100}
+    trainer, events = train(
+        gs_host, gs_workspace, "rbm", data, steps=4000, batch_size=28, val_fraction=0.0, config=config
+    )
+    assert events[-1].status == "finished"
+    ll = trainer.model.log_prob(torch.from_numpy(patterns)).mean().item()
+    assert -math.log(14) - 0.5 < ll <= -math.log(14) + 1e-6, ll
+
+
+def test_sample_chain_shows_the_chain_advancing():
+    model = make(DataSpec("image", (1, 8, 8), 10), hidden=16, gibbs_steps=100)
+    digits_batches(model, 20)
+    model.eval()
+    frames = list(model.sample_chain(5, generator=torch.Generator().manual_seed(0)))
+    assert _frame_steps(100) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 22, 34, 51, 76, 100]
+    assert len(frames) == 16 and all(f.shape == (5, 1, 8, 8) for f in frames)
+    assert all(float(f.min()) >= 0.0 and float(f.max()) <= 1.0 for f in frames)
+    assert not torch.equal(frames[0], frames[-1])
+    # sample() is the chain's last frame
+    assert torch.equal(frames[-1], model.sample(5, generator=torch.Generator().manual_seed(0)))
+
+
+def test_sampling_is_reproducible_and_uses_only_the_generator():
+    model = make(DataSpec("vector", (2,), 10, value_range=(-1.0, 1.0)), hidden=8, gibbs_steps=30)
+    model.train_step(Batch(torch.rand(16, 2) * 2 - 1))
+    torch.manual_seed(1)
+    a = model.sample(40, torch.Generator().manual_seed(5))
+    torch.manual_seed(2)
+    b = model.sample(40, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, model.sample(40, torch.Generator().manual_seed(6)))
+
+
+def test_ais_temperatures_follow_salakhutdinov_and_murray():
+    betas = ais_betas(14500)
+    assert len(betas) == 14501 and betas[0] == 0.0 and betas[-1] == 1.0
+    assert (betas.diff() > 0).all()
+    assert int((betas < 0.5).sum()) == 500 and int((betas < 0.9).sum()) == 4500
+
+
+def test_checkpoint_round_trip_keeps_chains_and_samples_identically(gs_host, gs_workspace):
+    config = {"hidden": 16, "n_chains": 12, "gibbs_steps": 25}
+    trainer, _ = train(gs_host, gs_workspace, "rbm", "digits", steps=5, batch_size=32, config=config)
+    loaded = load_model(gs_host, gs_workspace, trainer.run.id).model
+    model = trainer.model.eval()
+    assert loaded.chains.shape == (12, 64) and torch.equal(loaded.chains, model.chains)
+    assert torch.equal(loaded.data_mean, model.data_mean) and loaded.steps_done == 5
+    a = model.sample(6, generator=torch.Generator().manual_seed(3))
+    b = loaded.sample(6, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    x = torch.from_numpy(trainer.dataset.as_float(slice(0, 10)))
+    assert torch.allclose(model.log_prob(x), loaded.log_prob(x))
+
+
+def test_resume_continues_exactly(gs_host, gs_workspace):
+    """10 steps in one go equal 5 steps, a stop and 5 more: the persistent chains, momentum
+    buffers and data statistics all travel in the checkpoint."""
+    kwargs = {"batch_size": 32, "config": {"hidden": 16, "n_chains": 8, "gibbs_steps": 10}, "seed": 1}
+    full, _ = train(gs_host, gs_workspace, "rbm", "digits", steps=10, **kwargs)
+    half, _ = train(gs_host, gs_workspace, "rbm", "digits", steps=5, **kwargs)
+    resumed = Trainer.resume(gs_host, gs_workspace, half.run.id, steps=5)
+    assert list(resumed.events())[-1].status == "finished"
+    key = "cd_loss"
+    assert full.store.scalars(full.run.id, [key])[key][1].tolist() == (
+        resumed.store.scalars(half.run.id, [key])[key][1].tolist()
+    )
+    assert torch.equal(full.model.chains, resumed.model.chains)
