@@ -37,6 +37,10 @@ LOOP_FLAGS: list[tuple[str, type, str]] = [
     ("--checkpoint-every", int, "steps between checkpoints (default: every --checkpoint-minutes)"),
     ("--checkpoint-minutes", float, "minutes between checkpoints (default 2)"),
     ("--keep-checkpoints", int, "checkpoints kept (default 3)"),
+    ("--eval-every", int, "steps between evaluations with --eval-metrics, plotted as eval/... (default: never)"),
+    ("--eval-metrics", str, "metrics for --eval-every, comma-separated (default fid)"),
+    ("--eval-n", int, "samples per evaluation at intervals (default 500)"),
+    ("--cpu-threads", int, "threads for work on the CPU (default: PyTorch's choice)"),
 ]
 
 
@@ -81,7 +85,7 @@ def train_parser(model_cls: Any | None, models: Sequence[str]) -> argparse.Argum
     length.add_argument("--steps", type=int, metavar="N", help="optimisation steps (default 2000)")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training split")
     for flag, typ, text in LOOP_FLAGS:
-        loop.add_argument(flag, type=typ, metavar="N" if typ is int else "X", help=text)
+        loop.add_argument(flag, type=typ, metavar={int: "N", float: "X"}.get(typ, "M[,M...]"), help=text)
     loop.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast needs CUDA (default fp32)")
     loop.add_argument("--device", default="auto", choices=DEVICES, help="default auto: CUDA, then MPS, then CPU")
     output = p.add_argument_group("output")

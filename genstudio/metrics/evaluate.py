@@ -37,6 +37,7 @@ __all__ = [
     "EvalContext",
     "EvalReport",
     "MetricResult",
+    "build_extractor",
     "default_extractor",
     "evaluate_model",
     "evaluate_run",
@@ -239,7 +240,7 @@ def evaluate_model(
         if chosen is None:
             why_none = f"no feature extractor fits {spec.kind} data shaped {spec.shape}"
         else:
-            ex, why_none = _build_extractor(host, chosen, spec, dev, cache_dir, explicit=extractor is not None)
+            ex, why_none = build_extractor(host, chosen, spec, dev, cache_dir, explicit=extractor is not None)
     if ex is not None and callable(getattr(ex, "prepare", None)) and not getattr(ex, "prepared", False):
         with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
             ex.prepare(data, train_index, lambda d, t: report_progress("training classifier", d, t))
@@ -323,9 +324,11 @@ def evaluate_scalars(host: Any, model: Any, data: Dataset, **kwargs: Any) -> dic
     return evaluate_model(host, model, data, **kwargs).scalars()
 
 
-def _build_extractor(
+def build_extractor(
     host: Any, name: str, spec: DataSpec, device: torch.device, cache_dir: Any, *, explicit: bool
 ) -> tuple[Any | None, str]:
+    """An extractor object for ``spec``, or ``(None, why not)``; built once, it can be passed
+    to :func:`evaluate_model` again and again (evaluation at intervals does)."""
     cls = host.extractors.get(name)  # ConfigError listing the available ones
     reason = cls.check_data(spec)
     if reason:

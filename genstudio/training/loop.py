@@ -163,6 +163,9 @@ class Trainer:
         device = resolve_device(settings.device)
         if settings.precision == "bf16" and device.type != "cuda":
             raise ConfigError("--precision bf16 needs a CUDA device")
+        if settings.eval_every:
+            for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
+                host.metrics.get(name)  # refuses an unknown name, listing the known ones
         n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
         total = _total_steps(settings, n_train)
         source = dataset.spec.source
@@ -350,6 +353,7 @@ class Trainer:
         per_epoch = max(1, n_train // bs)
         image = self.dataset.spec.kind == "image"
         can_eval = "evaluate" in capabilities(model) and len(x_val) > 0
+        metrics_every = _IntervalEvaluation(self) if s.eval_every else None
         has_structure = "structure" in capabilities(model)
         total = self.total_steps
         # each periodic task takes at most about 1% of the run's time unless the user set it
@@ -477,6 +481,14 @@ class Trainer:
             val_due.done(self.step, now, now - t, step_seconds())
             pending.append((self.step, wall0 + now, {f"val/{k}": v for k, v in means.items()}))
 
+        def evaluate_metrics() -> Iterator[ev.Event]:
+            scalars, problem = metrics_every(model)
+            if problem:
+                self.store.add_message(run_id, self.step, "warning", problem)
+                yield ev.Warning(run_id, self.step, message=problem)
+            if scalars:
+                pending.append((self.step, wall0 + time.perf_counter(), scalars))
+
         try:
             if self.resume_from is None and self.step == 0:
                 yield from samples()
@@ -516,6 +528,8 @@ class Trainer:
                         yield ev.Warning(run_id, self.step, message=message)
                 if can_eval and val_due.due(self.step, now):
                     validate()
+                if metrics_every is not None and metrics_every.live and self.step % s.eval_every == 0:
+                    yield from evaluate_metrics()
                 if sample_due.due(self.step, now):
                     yield from flush()
                     yield from samples()
@@ -562,6 +576,8 @@ class Trainer:
         return ev.Failed(self.run.id, self.step, message=message, plugin=plugin, traceback=tb, checkpoint=checkpoint)
 
     def _build_model(self) -> GenerativeModel:
+        if self.settings.cpu_threads:
+            torch.set_num_threads(self.settings.cpu_threads)
         torch.manual_seed(self.settings.seed)
         with plugin_code(f"building the model ({self.model_cls.__name__})"):
             model = self.model_cls(self.dataset.spec, self.config, self.device)
@@ -740,6 +756,50 @@ def _finite(d: dict[str, float]) -> dict[str, float]:
 
 def _step_of(path: str) -> int:
     return int(Path(path).stem.split("-")[-1])
+
+
+class _IntervalEvaluation:
+    """``genstudio eval``'s metrics on a few samples every ``eval_every`` steps, logged as
+    ``eval/<key>`` scalars beside the losses. The feature extractor is built once. An
+    evaluation that fails is reported once as a warning and turns itself off; the run goes on."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        s = trainer.settings
+        self.metrics = [m.strip() for m in s.eval_metrics.split(",") if m.strip()]
+        self.train_index, self.val_index = split_indices(len(trainer.dataset), s.val_fraction, s.seed)
+        self.extractor: Any = None
+        self.live = True
+
+    def _needs_features(self) -> bool:
+        host = self.trainer.host
+        return any({"features", "logits"} & set(host.metrics.get(m).requires) for m in self.metrics)
+
+    def __call__(self, model: GenerativeModel) -> tuple[dict[str, float], str | None]:
+        from genstudio.metrics.evaluate import build_extractor, default_extractor, evaluate_model
+
+        t = self.trainer
+        try:
+            if self.extractor is None and self._needs_features():
+                name = default_extractor(t.host, t.dataset.spec, t.workspace.cache_dir)
+                if name is not None:
+                    self.extractor, _ = build_extractor(
+                        t.host, name, t.dataset.spec, t.device, t.workspace.cache_dir, explicit=False
+                    )
+            report = evaluate_model(
+                t.host, model, t.dataset, metrics=self.metrics, n=t.settings.eval_n, extractor=self.extractor,
+                train_index=self.train_index, val_index=self.val_index, device=t.device, seed=t.settings.seed,
+                cache_dir=t.workspace.cache_dir,
+            )  # fmt: skip
+        except GenStudioError as exc:
+            self.live = False
+            return {}, f"evaluation at step {t.step} failed, and is off for the rest of the run: {exc}"
+        scalars = report.scalars()
+        if not scalars:
+            self.live = False
+            skipped = "; ".join(f"{k}: {v}" for k, v in report.skipped.items()) or "nothing applies"
+            return {}, f"no metric of --eval-metrics applies to this run ({skipped}); evaluation is off"
+        return scalars, None
 
 
 class _Schedule:

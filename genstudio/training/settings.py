@@ -35,6 +35,14 @@ class TrainSettings:
     """Steps between checkpoints; 0 = every ``checkpoint_minutes``."""
     checkpoint_minutes: float = 2.0
     keep_checkpoints: int = 3
+    eval_every: int = 0
+    """Steps between evaluations with the project's metrics (``eval/<key>`` scalars); 0 = never."""
+    eval_metrics: str = "fid"
+    """Comma-separated metric names for ``eval_every`` (those that do not apply are left out)."""
+    eval_n: int = 500
+    """Samples per evaluation at intervals: few, so it stays a small share of the run."""
+    cpu_threads: int = 0
+    """Threads for CPU work (torch.set_num_threads); 0 = PyTorch's default."""
     event_rate: float = 20.0
     """Most progress events per second."""
 
@@ -50,6 +58,9 @@ class TrainSettings:
             ("val_fraction", 0.0 <= self.val_fraction < 1.0, "in [0, 1)"),
             ("n_samples", 0 <= self.n_samples <= 100_000, "in [0, 100000]"),
             ("keep_checkpoints", self.keep_checkpoints >= 1, "at least 1"),
+            ("eval_every", self.eval_every >= 0, "0 (never) or more"),
+            ("eval_n", 10 <= self.eval_n <= 1_000_000, "in [10, 1000000]"),
+            ("cpu_threads", self.cpu_threads >= 0, "0 (the default) or more"),
             ("event_rate", self.event_rate > 0, "positive"),
         ]
         for name, ok, allowed in checks:

@@ -387,3 +387,44 @@ def test_automatic_intervals_keep_periodic_work_to_a_small_share_of_the_time():
 def test_the_final_losses_hold_every_key(gs_train):
     _, events = gs_train("tiny", steps=20, val_every=20)
     assert set(events[-1].losses) == {"nll", "scale", "val/nll"}
+
+
+def test_metrics_at_intervals_are_logged_beside_the_losses(gs_train):
+    trainer, events = gs_train("tiny", steps=30, eval_every=10, eval_metrics="nll", eval_n=50)
+    steps, values, _ = trainer.store.scalars(trainer.run.id, ["eval/nll"])["eval/nll"]
+    assert steps.tolist() == [10, 20, 30] and np.isfinite(values).all()
+    assert "eval/bpd" in trainer.store.scalar_keys(trainer.run.id)
+    assert events[-1].type == "finished" and "eval/nll" in events[-1].losses
+    assert "--eval-every 10 --eval-metrics nll --eval-n 50" in trainer.run.command
+
+
+def test_metrics_that_cannot_apply_turn_interval_evaluation_off_with_a_warning(gs_host, gs_workspace):
+    class NoLikelihood(TinyModel):
+        name = "no-likelihood"
+        log_prob = None  # this family offers no likelihood, though it trains on one
+
+        def train_step(self, batch):
+            loss = -TinyModel.log_prob(self, batch.x).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            return {"nll": loss.detach()}
+
+        def evaluate(self, batch):
+            return {"nll": float(-TinyModel.log_prob(self, batch.x).mean())}
+
+    class P:
+        @hookimpl
+        def genstudio_register_models(self, registry):
+            registry.add(NoLikelihood)
+
+    host = make_host(extra=[("p", P())])
+    trainer, events = train(host, gs_workspace, "no-likelihood", steps=30, eval_every=10, eval_metrics="nll")
+    warnings = [e.message for e in events if e.type == "warning"]
+    assert len(warnings) == 1 and "evaluation is off" in warnings[0]
+    assert events[-1].type == "finished"  # the run itself goes on
+
+
+def test_unknown_metrics_for_interval_evaluation_are_refused_up_front(gs_host, gs_workspace):
+    with pytest.raises(ConfigError, match="unknown metric 'fdi'"):
+        Trainer.new(gs_host, gs_workspace, "tiny", "tiny", settings=TrainSettings(eval_every=5, eval_metrics="fdi"))
