@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QProgressBar,
     QPushButton,
@@ -92,6 +93,13 @@ class TrainingTab(QWidget):
         self.seed.setRange(0, 2**31 - 1)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.eval_every = QSpinBox()
+        self.eval_every.setRange(0, 100_000_000)
+        self.eval_every.setSingleStep(100)
+        self.eval_every.setSpecialValueText("never")
+        self.eval_every.setToolTip("Steps between evaluations with the metrics below, plotted as eval/… (never: 0)")
+        self.eval_metrics = QLineEdit("fid")
+        self.eval_metrics.setToolTip("Metrics for the evaluations at intervals, comma-separated (on 500 samples)")
 
         length_row = QHBoxLayout()
         length_row.addWidget(self.length, 1)
@@ -101,6 +109,11 @@ class TrainingTab(QWidget):
         settings.addRow("Batch size", self.batch_size)
         settings.addRow("Seed", self.seed)
         settings.addRow("Device", self.device)
+        evaluation = QHBoxLayout()
+        evaluation.addWidget(self.eval_every, 1)
+        evaluation.addWidget(QLabel("steps:"))
+        evaluation.addWidget(self.eval_metrics, 1)
+        settings.addRow("Evaluate every", evaluation)
         buttons = QVBoxLayout()
         buttons.addWidget(self.start_button)
         row = QHBoxLayout()
@@ -162,6 +175,8 @@ class TrainingTab(QWidget):
             batch_size=self.batch_size.value(),
             seed=self.seed.value(),
             device=self.device.currentText(),
+            eval_every=self.eval_every.value(),
+            eval_metrics=self.eval_metrics.text().strip() or "fid",
         )
 
     # -- control ------------------------------------------------------------------------------

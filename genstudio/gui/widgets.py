@@ -52,7 +52,8 @@ class ErrorBox(QFrame):
         self.details.setPlainText("")
 
     def text(self) -> str:
-        return self.message.text() if self.isVisible() else ""
+        """The message shown (also while the box's tab is in the background)."""
+        return "" if self.isHidden() else self.message.text()
 
 
 class ScatterView(pg.PlotWidget):

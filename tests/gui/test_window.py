@@ -20,7 +20,13 @@ def test_layout(window):
     assert window.windowTitle() == "GenStudio"
     docks = {d.windowTitle() for d in window.findChildren(QDockWidget)}
     assert docks == {"Data", "Model"}
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Training", "Samples", "Latent", "Runs"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
+        "Training",
+        "Samples",
+        "Latent",
+        "Evaluate",
+        "Runs",
+    ]
     assert window.device_label.text().startswith("device:")
     assert "memory" in window.memory_label.text()
     menus = {a.text() for a in window.menuBar().actions()}
