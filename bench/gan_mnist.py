@@ -26,7 +26,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench._common import RESULTS, load_mnist, write_result  # noqa: E402
+from bench._common import RESULTS, load_mnist, mnist_fid, write_result  # noqa: E402
 from genstudio.api import Dataset, DataSpec, config_to_dict  # noqa: E402
 from genstudio.data.grid import make_grid, save_png  # noqa: E402
 from genstudio.plugins import create_plugin_manager  # noqa: E402
@@ -97,6 +97,7 @@ def main() -> None:
     with torch.no_grad():
         samples = model.sample(100, generator=torch.Generator().manual_seed(args.seed)).numpy()
     files = save_samples("gan_mnist", samples)
+    fid = mnist_fid(model, seed=args.seed)
     write_result(
         "gan_mnist",
         {
@@ -109,6 +110,7 @@ def main() -> None:
             **run,
             "generator_updates": model.g_steps,
             **files,
+            **fid,
         },
     )
 

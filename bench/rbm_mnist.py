@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from bench._common import write_result  # noqa: E402
+from bench._common import mnist_fid, write_result  # noqa: E402
 from bench.gan_mnist import mnist_dataset, save_samples, train_for  # noqa: E402
 from genstudio.api import config_to_dict  # noqa: E402
 
@@ -97,6 +97,7 @@ def main() -> None:
         train = binarise(dataset.x[:2000], seed=12345)
         test_ll = float((-model.free_energy(test.view(-1, 1, 28, 28)) - log_z).mean())
         train_ll = float((-model.free_energy(train.view(-1, 1, 28, 28)) - log_z).mean())
+    fid = mnist_fid(model, seed=args.seed)
     write_result(
         "rbm_mnist",
         {
@@ -109,6 +110,7 @@ def main() -> None:
             "seed": args.seed,
             **run,
             **files,
+            **fid,
             "ais": {
                 "betas": args.ais_betas,
                 "runs": args.ais_runs,
