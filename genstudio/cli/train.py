@@ -228,9 +228,12 @@ def drive(trainer: Any, as_json: bool) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     last = None
+    speaks = trainer.world.writer  # under torchrun, rank 0 speaks for all
     try:
         for event in trainer.events():
             last = event
+            if not speaks and event.type != "failed":
+                continue
             if as_json:
                 out(event.to_dict())
             else:
@@ -239,7 +242,7 @@ def drive(trainer: Any, as_json: bool) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     status = "failed" if last is None or last.type == "failed" else last.status
-    if as_json:
+    if as_json and speaks:
         out(
             {
                 "run": trainer.run.id,

@@ -434,3 +434,22 @@ class _Transaction:
             self.db.execute("COMMIT")
         else:
             self.db.execute("ROLLBACK")
+
+
+class SilentStore:
+    """The run store of a process that must not write the run: the ranks other than 0 under
+    ``torchrun``, where rank 0 writes for all. Reads return the record it was given."""
+
+    def __init__(self, run: RunRecord):
+        self.run = run
+
+    def get_run(self, ref: int | str) -> RunRecord:
+        return self.run
+
+    def truncate_scalars(self, run_id: int, after_step: int) -> int:
+        return 0
+
+    def _nothing(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    update_run = claim = log_scalars = add_artifact = remove_artifact = add_message = close = _nothing

@@ -30,9 +30,12 @@ def train_command(
     config: dict[str, Any],
     settings: TrainSettings,
     device: str,
+    world_size: int = 1,
 ) -> str:
-    """Every model flag is written out, so the command means the same after defaults change."""
-    parts = ["genstudio", "train", model_cls.name, "--data", source]
+    """Every model flag is written out, so the command means the same after defaults change.
+    A run trained by ``world_size`` processes under torchrun is repeated under torchrun."""
+    launch = ["torchrun", "--nproc-per-node", str(world_size), "-m", "genstudio"] if world_size > 1 else ["genstudio"]
+    parts = [*launch, "train", model_cls.name, "--data", source]
     for key, value in data_options.items():
         parts += ["--data-option", f"{key}={_text(value)}"]
     for p in params(model_cls.Config):

@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import json
 import math
+import os
 import threading
 import time
 import traceback
@@ -40,9 +41,10 @@ from genstudio.api import (
 )
 from genstudio.data.grid import picture, save_png
 from genstudio.files import atomic_write, atomic_write_text
-from genstudio.runs.store import RunRecord, RunStore
+from genstudio.runs.store import RunRecord, RunStore, SilentStore
 from genstudio.runs.workspace import Workspace
 from genstudio.training import checkpoint as ckpt
+from genstudio.training import distributed
 from genstudio.training import events as ev
 from genstudio.training.command import train_command
 from genstudio.training.device import describe, resolve_device
@@ -105,10 +107,12 @@ class Trainer:
         resume_from: tuple[Any, dict[str, Any]] | None = None,
         total_steps: int,
         device: torch.device,
+        world: distributed.World | None = None,
     ):
         self.host = host
         self.workspace = workspace
-        self.store = RunStore(workspace)
+        self.world = world or distributed.World()
+        self.store: Any = RunStore(workspace) if self.world.writer else SilentStore(run)
         self.model_cls = model_cls
         self.config = config
         self.dataset = dataset
@@ -126,7 +130,8 @@ class Trainer:
         self._requests: collections.deque[tuple[Callable[[GenerativeModel], Any], concurrent.futures.Future]] = (
             collections.deque()
         )
-        self._observers = host.has_observers("genstudio_run_event")
+        # observers hear about a run once: from rank 0 under torchrun
+        self._observers = self.world.writer and host.has_observers("genstudio_run_event")
 
     # -- construction ------------------------------------------------------------------------
 
@@ -160,33 +165,39 @@ class Trainer:
         reason = model_cls.check_data(dataset.spec)
         if reason:
             raise ConfigError(reason)
-        device = resolve_device(settings.device)
+        world = distributed.current()
+        device = distributed.device_for(world, resolve_device(settings.device))
         if settings.precision == "bf16" and device.type != "cuda":
             raise ConfigError("--precision bf16 needs a CUDA device")
+        distributed.init(world, device)
         if settings.eval_every:
             for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
                 host.metrics.get(name)  # refuses an unknown name, listing the known ones
         n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
-        total = _total_steps(settings, n_train)
+        total = _total_steps(settings, n_train, world.size)
         source = dataset.spec.source
         options = {k: _plain_option(v) for k, v in data_options.items()}
         config_values = config_to_dict(config)
         device_flag = settings.device if settings.device != "auto" else device.type
-        command = train_command(model_cls, source, options, config_values, settings, device_flag)
-        store = RunStore(workspace)
-        run = store.create_run(
-            name=name,
-            model=model,
-            plugin=host.plugin_of_model(model),
-            data=source,
-            data_options=options,
-            config=config_values,
-            settings=settings.to_dict(),
-            spec=dataset.spec.to_dict(),
-            command=command,
-            device=describe(device),
-            total_steps=total,
-        )
+        command = train_command(model_cls, source, options, config_values, settings, device_flag, world.size)
+        record = {
+            "name": name,
+            "model": model,
+            "plugin": host.plugin_of_model(model),
+            "data": source,
+            "data_options": options,
+            "config": config_values,
+            "settings": settings.to_dict(),
+            "spec": dataset.spec.to_dict(),
+            "command": command,
+            "device": describe(device),
+            "total_steps": total,
+        }
+        # under torchrun rank 0 records the run; the others learn its id
+        run = RunStore(workspace).create_run(**record) if world.writer else None
+        run_id = distributed.broadcast_int(world, run.id if run is not None else 0)
+        if run is None:
+            run = _unwritten_run(workspace, run_id, record)
         return cls(
             host=host,
             workspace=workspace,
@@ -198,6 +209,7 @@ class Trainer:
             run=run,
             total_steps=total,
             device=device,
+            world=world,
         )
 
     @classmethod
@@ -223,7 +235,9 @@ class Trainer:
         settings = TrainSettings.from_dict(run.settings)
         if device is not None:
             settings.device = device
-        dev = resolve_device(settings.device)
+        world = distributed.current()
+        dev = distributed.device_for(world, resolve_device(settings.device))
+        distributed.init(world, dev)
         loaded = ckpt.load_latest(workspace.run_dir(run.id) / "checkpoints", device="cpu")
         if loaded is None:
             raise CheckpointError(f"run {run.id} ({run.name}) has no checkpoint to resume from")
@@ -249,8 +263,9 @@ class Trainer:
                 raise ConfigError(
                     f"run {run.id} ({run.name}) already reached its {total} steps; give --steps N to train N more"
                 )
-        store.update_run(run.id, total_steps=total, status="created", error=None)
-        store.claim(run.id)
+        if world.writer:
+            store.update_run(run.id, total_steps=total, status="created", error=None)
+            store.claim(run.id)
         return cls(
             host=host,
             workspace=workspace,
@@ -263,6 +278,7 @@ class Trainer:
             resume_from=loaded,
             total_steps=total,
             device=dev,
+            world=world,
         )
 
     # -- control, from any thread --------------------------------------------------------------
@@ -332,8 +348,10 @@ class Trainer:
                 # the consumer closed the generator early, or the process is going down
                 status, error = "stopped", None
             self.store.update_run(self.run.id, status=status, error=error, step=self.step, pid=None)
-            self.host.notify("genstudio_run_finished", run=self.record(), status=status, error=error)
+            if self.world.writer:
+                self.host.notify("genstudio_run_finished", run=self.record(), status=status, error=error)
             self.store.close()
+            distributed.finish(self.world)
 
     def _events(self) -> Iterator[ev.Event]:
         run_id = self.run.id
@@ -341,6 +359,7 @@ class Trainer:
         try:
             model = self._build_model()
             state = self._restore(model)
+            distributed.prepare_model(self.world, model)
             x_train, y_train, x_val, y_val = self._device_data()
         except _PluginFailureError as exc:
             yield self._failed(exc.doing, exc.exc, plugin=self.plugin)
@@ -349,11 +368,15 @@ class Trainer:
             yield ev.Failed(run_id, self.step, message=str(exc))
             return
         n_train = len(x_train)
-        bs = min(s.batch_size, n_train)
-        per_epoch = max(1, n_train // bs)
+        world = self.world
+        bs = min(s.batch_size, n_train // world.size)
+        span = bs * world.size  # under torchrun each process takes its part of every span
+        per_epoch = max(1, n_train // span)
+        writer = world.writer
         image = self.dataset.spec.kind == "image"
-        can_eval = "evaluate" in capabilities(model) and len(x_val) > 0
-        metrics_every = _IntervalEvaluation(self) if s.eval_every else None
+        # rank 0 alone validates, samples, evaluates and checkpoints: it writes the run
+        can_eval = writer and "evaluate" in capabilities(model) and len(x_val) > 0
+        metrics_every = _IntervalEvaluation(self) if s.eval_every and writer else None
         has_structure = "structure" in capabilities(model)
         total = self.total_steps
         # each periodic task takes at most about 1% of the run's time unless the user set it
@@ -367,7 +390,8 @@ class Trainer:
             else contextlib.nullcontext()
         )
 
-        self.host.notify("genstudio_run_started", run=self.record())
+        if writer:
+            self.host.notify("genstudio_run_started", run=self.record())
         yield ev.Started(
             run_id,
             self.step,
@@ -490,7 +514,7 @@ class Trainer:
                 pending.append((self.step, wall0 + time.perf_counter(), scalars))
 
         try:
-            if self.resume_from is None and self.step == 0:
+            if self.resume_from is None and self.step == 0 and writer:
                 yield from samples()
             while self.step < total:
                 if self._stop.is_set():
@@ -509,10 +533,10 @@ class Trainer:
                     continue
                 if self._requests:
                     self._serve_requests(model)
-                if pos + bs > n_train:
+                if pos + span > n_train:
                     perm, pos = torch.randperm(n_train, generator=gen, device=gen.device), 0
-                idx = perm[pos : pos + bs]
-                pos += bs
+                idx = perm[pos + world.rank * bs : pos + (world.rank + 1) * bs]
+                pos += span
                 xb = x_train.index_select(0, idx)
                 if xb.dtype == torch.uint8:
                     xb = xb.float().mul_(1.0 / 255.0)
@@ -530,11 +554,12 @@ class Trainer:
                     validate()
                 if metrics_every is not None and metrics_every.live and self.step % s.eval_every == 0:
                     yield from evaluate_metrics()
-                if sample_due.due(self.step, now):
+                if writer and sample_due.due(self.step, now):
                     yield from flush()
                     yield from samples()
-                if (ckpt_every and self.step % ckpt_every == 0) or (
-                    not ckpt_every and now - last_ckpt_t > s.checkpoint_minutes * 60
+                if writer and (
+                    (ckpt_every and self.step % ckpt_every == 0)
+                    or (not ckpt_every and now - last_ckpt_t > s.checkpoint_minutes * 60)
                 ):
                     yield from checkpoint()
                 elif now >= next_flush:
@@ -545,9 +570,9 @@ class Trainer:
             if can_eval and val_due.last_step != self.step:
                 validate()
                 yield from flush()
-            if sample_due.last_step != self.step:
+            if writer and sample_due.last_step != self.step:
                 yield from samples()
-            if not last_ckpt_path or _step_of(last_ckpt_path) != self.step:
+            if writer and (not last_ckpt_path or _step_of(last_ckpt_path) != self.step):
                 yield from checkpoint()
             status = "stopped" if self.step < total else "finished"
             yield ev.Finished(
@@ -578,6 +603,10 @@ class Trainer:
     def _build_model(self) -> GenerativeModel:
         if self.settings.cpu_threads:
             torch.set_num_threads(self.settings.cpu_threads)
+        elif self.world.distributed and self.device.type == "cpu":
+            # processes sharing the CPU share its cores rather than each taking all of them
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world.size))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
         torch.manual_seed(self.settings.seed)
         with plugin_code(f"building the model ({self.model_cls.__name__})"):
             model = self.model_cls(self.dataset.spec, self.config, self.device)
@@ -676,17 +705,27 @@ class Trainer:
         return png
 
 
+def _unwritten_run(workspace: Workspace, run_id: int, record: dict[str, Any]) -> RunRecord:
+    """The record of a run another process writes (rank 0 under torchrun)."""
+    now = time.time()
+    return RunRecord(
+        id=run_id, name=record["name"] or f"{record['model']}-{run_id}", status="created", step=0,
+        created=now, updated=now, error=None, pid=None, host=None, heartbeat=None,
+        folder=workspace.run_dir(run_id), **{k: v for k, v in record.items() if k != "name"},
+    )  # fmt: skip
+
+
 def _scale_for(arr: np.ndarray) -> int:
     """Small images are saved enlarged so a grid of 8x8 digits is readable."""
     side = max(arr.shape[-2:])
     return max(1, min(4, 64 // max(side, 1)))
 
 
-def _total_steps(settings: TrainSettings, n_train: int) -> int:
+def _total_steps(settings: TrainSettings, n_train: int, world_size: int = 1) -> int:
     if settings.steps is not None:
         return settings.steps
     if settings.epochs is not None:
-        return settings.epochs * max(1, n_train // min(settings.batch_size, n_train))
+        return settings.epochs * max(1, n_train // (min(settings.batch_size, n_train) * world_size))
     return DEFAULT_STEPS
 
 
