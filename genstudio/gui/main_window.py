@@ -27,6 +27,7 @@ from genstudio.gui.evaluate_tab import EvaluateTab
 from genstudio.gui.latent_tab import LatentTab
 from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.model_panel import ModelPanel
+from genstudio.gui.plugin_manager import PluginManagerDialog
 from genstudio.gui.runs_tab import RunsTab
 from genstudio.gui.samples_tab import SamplesTab
 from genstudio.gui.state import Studio
@@ -41,7 +42,23 @@ MAX_RECENT = 8
 def load_plugins(workspace: Workspace) -> Any:
     from genstudio.plugins import create_plugin_manager
 
-    return create_plugin_manager(workspace.root)
+    host = create_plugin_manager(workspace.root)
+    warm_up_torch()
+    return host
+
+
+def warm_up_torch() -> None:
+    """Pay torch's one-time costs now, while the window waits for the user, not in the first
+    second of training. torch.optim imports torch._dynamo (hundreds of modules, long stretches
+    of it holding the interpreter lock) on an optimizer's first step: in the training thread,
+    that stalled the window for over 100 ms just after Start."""
+    import torch
+    import torch._dynamo
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(1))
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.zeros(2, 1, 6, 6)).sum().backward()
+    opt.step()
 
 
 def device_description() -> str:
@@ -79,6 +96,7 @@ class MainWindow(QMainWindow):
         self._default_size()
 
         self.access = ModelAccess(studio, self)
+        self.plugin_manager: Any = None
         self.data_panel = DataPanel(studio)
         self.model_panel = ModelPanel(studio)
         self.training = TrainingTab(studio, self.model_panel.config_values)
@@ -177,7 +195,7 @@ class MainWindow(QMainWindow):
         self._action(view, "Reset the layout", self.reset_layout)
 
         self.plugins_menu = bar.addMenu("&Plugins")
-        self._action(self.plugins_menu, "Loaded plugins…", self.show_plugins)
+        self._action(self.plugins_menu, "Manage plugins…", self.show_plugins)
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About GenStudio", self.about)
@@ -251,16 +269,13 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.training)
         self.training.continue_run(run_id, steps)
 
-    def show_plugins(self) -> None:
-        host = self.studio.host
-        if host is None:
-            return
-        lines = []
-        for p in host.plugins.values():
-            what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.contributes.items() if v) or "nothing"
-            status = "disabled" if not p.enabled else ("FAILED: " + p.error if p.error else "ok")
-            lines.append(f"<b>{p.name}</b> {p.version or ''} ({p.source}) — {status}<br>&nbsp;&nbsp;{what}")
-        QMessageBox.information(self, "Plugins", "<br>".join(lines))
+    def show_plugins(self) -> Any:
+        """The plugin manager (one per window: it keeps pip's log while it runs)."""
+        if self.plugin_manager is None:
+            self.plugin_manager = PluginManagerDialog(self.studio, self)
+        self.plugin_manager.show()
+        self.plugin_manager.raise_()
+        return self.plugin_manager
 
     def about(self) -> None:
         QMessageBox.about(
