@@ -365,8 +365,7 @@ def evaluate_run(
 ) -> EvalReport:
     """Evaluate a run's newest checkpoint against its held-out split; store the results
     (:meth:`RunStore.add_metric`, at the checkpoint's step) unless ``store`` is false."""
-    from genstudio.data import load_dataset
-    from genstudio.runs.inference import load_model
+    from genstudio.runs.inference import load_model, load_run_data
     from genstudio.runs.store import RunStore
     from genstudio.training.loop import split_indices
     from genstudio.training.settings import TrainSettings
@@ -374,23 +373,7 @@ def evaluate_run(
     loaded = load_model(host, workspace, run_ref, device=device)
     run = loaded.run
     report_progress = as_progress(progress)
-    data = load_dataset(
-        host,
-        run.data,
-        run.data_options,
-        cache_dir=workspace.cache_dir,
-        progress=lambda d, t: report_progress("loading data", d, t),
-    )
-    saved = DataSpec.from_dict(run.spec) if run.spec else None
-    if saved is not None and (saved.shape, saved.kind, saved.count) != (
-        data.spec.shape,
-        data.spec.kind,
-        data.spec.count,
-    ):
-        raise ConfigError(
-            f"{run.data}: the data changed since run {run.id} was trained "
-            f"({saved.count} x {saved.shape} then, {data.spec.count} x {data.spec.shape} now)"
-        )
+    data = load_run_data(host, workspace, run, progress=lambda d, t: report_progress("loading data", d, t))
     settings = TrainSettings.from_dict(run.settings)
     train_index, val_index = split_indices(len(data), settings.val_fraction, settings.seed)
     report = evaluate_model(

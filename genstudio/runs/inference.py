@@ -7,7 +7,15 @@ from typing import Any
 
 import torch
 
-from genstudio.api import CheckpointError, DataSpec, GenerativeModel, PluginError, config_from_dict
+from genstudio.api import (
+    CheckpointError,
+    ConfigError,
+    Dataset,
+    DataSpec,
+    GenerativeModel,
+    PluginError,
+    config_from_dict,
+)
 from genstudio.runs.store import RunRecord, RunStore
 from genstudio.runs.workspace import Workspace
 from genstudio.training import checkpoint as ckpt
@@ -62,3 +70,19 @@ def load_model(
         raise PluginError(f"plugin {plugin!r} failed to rebuild run {run.id}: {type(exc).__name__}: {exc}") from exc
     path = checkpoint_path or str(ckpt.checkpoint_paths(folder, int(meta["step"]))[1])
     return LoadedModel(run, model, int(meta["step"]), dev, path)
+
+
+def load_run_data(host: Any, workspace: Workspace, run: RunRecord, progress: Any = None) -> Dataset:
+    """The data a run was trained on, loaded again from its source and options; refused when
+    it no longer matches what the run recorded (another count, shape or kind)."""
+    from genstudio.data import load_dataset
+
+    data = load_dataset(host, run.data, run.data_options, cache_dir=workspace.cache_dir, progress=progress)
+    saved = DataSpec.from_dict(run.spec) if run.spec else None
+    now = data.spec
+    if saved is not None and (saved.shape, saved.kind, saved.count) != (now.shape, now.kind, now.count):
+        raise ConfigError(
+            f"{run.data}: the data changed since run {run.id} was trained "
+            f"({saved.count} x {saved.shape} then, {now.count} x {now.shape} now)"
+        )
+    return data

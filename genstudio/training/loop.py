@@ -224,7 +224,7 @@ class Trainer:
         progress: Callable[[int, int], None] | None = None,
     ) -> Trainer:
         """Continue a run from its last checkpoint: to its original total, or ``steps`` more."""
-        from genstudio.data import load_dataset
+        from genstudio.runs.inference import load_run_data
 
         store = RunStore(workspace)
         run = store.get_run(run_ref)
@@ -242,17 +242,7 @@ class Trainer:
         if loaded is None:
             raise CheckpointError(f"run {run.id} ({run.name}) has no checkpoint to resume from")
         start = int(loaded[1]["step"])
-        dataset = load_dataset(host, run.data, run.data_options, cache_dir=workspace.cache_dir, progress=progress)
-        saved = DataSpec.from_dict(run.spec) if run.spec else None
-        if saved is not None and (saved.shape, saved.kind, saved.count) != (
-            dataset.spec.shape,
-            dataset.spec.kind,
-            dataset.spec.count,
-        ):
-            raise ConfigError(
-                f"{run.data}: the data changed since run {run.id} was trained "
-                f"({saved.count} x {saved.shape} then, {dataset.spec.count} x {dataset.spec.shape} now)"
-            )
+        dataset = load_run_data(host, workspace, run, progress=progress)
         if steps is not None:
             if steps < 1:
                 raise ConfigError("--steps must be at least 1")

@@ -86,7 +86,8 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, attempt):
     # nothing logged up to the checkpoint was lost or changed...
     kept = {k: v for k, v in before.items() if k[1] <= last_ckpt}
     assert kept and all(after[k] == v for k, v in kept.items())
-    # ...and the steps the killed process had logged past it come out the same again (bit-exact resume)
-    redone = [k for k in before if k[1] > last_ckpt]
+    # ...and the training steps the killed process had logged past it come out the same again
+    # (bit-exact resume); when to validate depends on the clock, so validation steps may differ
+    redone = [k for k in before if k[1] > last_ckpt and not k[0].startswith("val/")]
     assert all(np.float64(after[k]) == np.float64(before[k]) for k in redone)
     assert store.get_run(1).status == "finished" and store.get_run(1).step == TOTAL
