@@ -57,15 +57,6 @@ def out(obj: Any) -> None:
     print(json.dumps(obj, default=str), flush=True)
 
 
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def fmt_losses(losses: dict[str, float], limit: int = 4) -> str:
     return " ".join(f"{k}={v:.4g}" for k, v in list(losses.items())[:limit])
 

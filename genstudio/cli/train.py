@@ -17,13 +17,13 @@ from genstudio.cli.common import (
     Parser,
     UsageError,
     fmt_losses,
-    fmt_time,
     json_arg,
     make_host,
     open_workspace,
     out,
     workspace_arg,
 )
+from genstudio.training.events import format_duration
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -196,7 +196,7 @@ class ProgressBar:
         bar = "#" * filled + "-" * (self.width - filled)
         line = (
             f"[{bar}] {e.step}/{e.total_steps} {frac:4.0%} {e.steps_per_second:7.1f} steps/s "
-            f"ETA {fmt_time(e.eta)}  {fmt_losses(e.losses)}"
+            f"ETA {format_duration(e.eta)}  {fmt_losses(e.losses)}"
         )
         if self.tty:
             self.stream.write("\r\033[K" + line)
@@ -271,7 +271,9 @@ def _show(bar: ProgressBar, trainer: Any, event: Any) -> None:
     elif kind == "warning":
         bar.message(f"warning at step {event.step}: {event.message}")
     elif kind == "finished":
-        bar.message(f"{event.status} at step {event.step} in {fmt_time(event.elapsed)}: {fmt_losses(event.losses, 8)}")
+        bar.message(
+            f"{event.status} at step {event.step} in {format_duration(event.elapsed)}: {fmt_losses(event.losses, 8)}"
+        )
         bar.message(f"checkpoint: {event.checkpoint}")
     elif kind == "failed":
         bar.message(f"genstudio: run {event.run} failed at step {event.step}: {event.message}")

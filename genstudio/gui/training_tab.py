@@ -32,15 +32,7 @@ from genstudio.gui.loss_plot import LossPlot
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
 from genstudio.gui.workers import TrainingSession, run_in_background
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "–"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from genstudio.training.events import format_duration
 
 
 def new_trainer(
@@ -287,8 +279,8 @@ class TrainingTab(QWidget):
             self.progress.setValue(event.step)
             self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
             self.status.setText(
-                f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {fmt_duration(event.eta)} · "
-                f"elapsed {fmt_duration(event.elapsed)} · epoch {event.epoch:.1f}"
+                f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {format_duration(event.eta)} · "
+                f"elapsed {format_duration(event.elapsed)} · epoch {event.epoch:.1f}"
             )
         elif kind == "started":
             self.status.setText(f"Run {event.run} started on {event.device}")
@@ -306,7 +298,7 @@ class TrainingTab(QWidget):
             self.status.setText(f"Run {event.run} failed at step {event.step:,}.")
         else:
             self.status.setText(
-                f"Run {event.run} {event.status} at step {event.step:,} after {fmt_duration(event.elapsed)}."
+                f"Run {event.run} {event.status} at step {event.step:,} after {format_duration(event.elapsed)}."
             )
         self._update_buttons()
         self.studio.training_ended.emit(event)

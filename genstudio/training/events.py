@@ -10,6 +10,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 
+def format_duration(seconds: float | None) -> str:
+    """A duration (elapsed, ETA) as every front end shows it: ``m:ss`` or ``h:mm:ss``;
+    ``--:--`` when unknown."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 @dataclass
 class Event:
     type: ClassVar[str] = "event"
