@@ -45,6 +45,76 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
+def mnist_train_set():
+    """The first 8,000 shared MNIST images, labelled, as a GenStudio Dataset (uint8)."""
+    import numpy as np
+
+    from genstudio.api import Dataset, DataSpec
+
+    x, y, _, _ = load_mnist()
+    spec = DataSpec("image", (1, 28, 28), len(x), classes=tuple("0123456789"), source="mnist-8000")
+    return Dataset(np.ascontiguousarray(x), y, spec)
+
+
+def train_for(model: str, data, config: dict, budget: float, **settings) -> tuple:
+    """Train through GenStudio's own trainer (with its logging, grids and checkpoints) until
+    ``budget`` seconds of training have passed; then stop it, which saves a checkpoint.
+
+    :param data: a Dataset, or a source's name. ``settings`` are TrainSettings fields
+        (default: CPU, no validation split). Returns ``(trainer, figures)``; the trainer's
+        store and model stay usable.
+    """
+    import tempfile
+
+    import torch
+
+    from genstudio.plugins import create_plugin_manager
+    from genstudio.runs.workspace import Workspace
+    from genstudio.training.loop import Trainer
+    from genstudio.training.settings import TrainSettings
+
+    host = create_plugin_manager(autoload=False)
+    workspace = Workspace(Path(tempfile.mkdtemp(prefix="genstudio-bench-")) / "workspace")
+    # more steps than the budget allows: the clock stops the run
+    settings = TrainSettings(**{"steps": 10_000_000, "device": "cpu", "val_fraction": 0.0, **settings})
+    trainer = Trainer.new(host, workspace, model, data, config=config, settings=settings)
+    t0 = t_stop = None
+    stop_step = 0
+    warnings = []
+    for event in trainer.events():
+        if event.type == "started":
+            t0 = time.perf_counter()
+        elif event.type == "warning":
+            warnings.append(event.message)
+        elif event.type == "failed":
+            raise SystemExit(f"training failed: {event.message}")
+        if t0 is not None and t_stop is None and time.perf_counter() - t0 >= budget:
+            trainer.stop()
+            t_stop, stop_step = time.perf_counter(), trainer.step
+    seconds = (t_stop or time.perf_counter()) - t0
+    steps = stop_step if t_stop else trainer.step
+    return trainer, {
+        "steps": trainer.step,
+        "train_seconds": round(seconds, 1),
+        "steps_per_second": round(steps / seconds, 2),
+        "warnings": warnings,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def save_samples(name: str, samples, nrow: int = 10) -> dict:
+    """``bench/results/<name>.png`` (a grid, enlarged twice) and ``<name>_samples.npy``."""
+    import numpy as np
+
+    from genstudio.data.grid import make_grid, save_png
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    png = save_png(RESULTS / f"{name}.png", make_grid(samples, nrow=nrow), scale=2)
+    npy = RESULTS / f"{name}_samples.npy"
+    np.save(npy, samples.astype(np.float32), allow_pickle=False)
+    return {"grid": str(png.relative_to(ROOT)), "samples": str(npy.relative_to(ROOT))}
+
+
 def load_mnist() -> tuple:
     """The shared MNIST test set split as the benchmarks agree: first 8,000 train, last 2,000 test.
 

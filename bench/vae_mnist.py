@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,13 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
-from bench._common import RESULTS, load_mnist, write_result
-from genstudio.api import Dataset, DataSpec
+from bench._common import RESULTS, load_mnist, mnist_train_set, train_for, write_result
 from genstudio.data.grid import make_grid, save_png
-from genstudio.plugins import create_plugin_manager
-from genstudio.runs.workspace import Workspace
-from genstudio.training.loop import Trainer
-from genstudio.training.settings import TrainSettings
 
 
 def main() -> None:
@@ -42,27 +36,15 @@ def main() -> None:
     ap.add_argument("--latent-dim", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=128)
     args = ap.parse_args()
-    x, y, x_test, _ = load_mnist()
-    data = Dataset(x, y, DataSpec("image", (1, 28, 28), len(x), classes=tuple("0123456789"), source="mnist-8000"))
+    x_test = load_mnist()[2]
     config = {"arch": args.arch, "binarize": True, "latent_dim": args.latent_dim, "lr": 1e-3}
-    host = create_plugin_manager(autoload=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = TrainSettings(steps=10_000_000, batch_size=args.batch_size, device="cpu", val_fraction=0.05)
-        trainer = Trainer.new(host, Workspace(tmp), "vae", data, config=config, settings=settings)
-        t0 = None
-        for event in trainer.events():
-            if event.type == "started":
-                t0 = time.perf_counter()
-            elif event.type == "progress" and time.perf_counter() - t0 > args.budget and not trainer.stopping:
-                trainer.stop()
-            elif event.type == "failed":
-                raise RuntimeError(event.message)
-        trained_s = time.perf_counter() - t0
-        steps = trainer.step
-        model = trainer.model
-        model.eval()
-        val = trainer.store.scalars(trainer.run.id, ["val/nelbo"])["val/nelbo"][1]
-        trainer.store.close()
+    trainer, run = train_for(
+        "vae", mnist_train_set(), config, args.budget, batch_size=args.batch_size, val_fraction=0.05
+    )
+    trained_s, steps = run["train_seconds"], trainer.step
+    model = trainer.model
+    model.eval()
+    val = trainer.store.scalars(trainer.run.id, ["val/nelbo"])["val/nelbo"][1]
 
     g = torch.Generator().manual_seed(0)
     test = torch.bernoulli(torch.from_numpy(x_test).float().div(255.0), generator=g)
@@ -84,7 +66,7 @@ def main() -> None:
             "budget_s": args.budget,
             "trained_s": trained_s,
             "steps": steps,
-            "epochs": steps * args.batch_size / (0.95 * len(x)),
+            "epochs": steps * args.batch_size / (0.95 * 8000),
             "steps_per_s": steps / trained_s,
             "test_log_likelihood_nats": float(ll.mean()),
             "test_log_likelihood_sem": float(ll.std() / len(ll) ** 0.5),
