@@ -389,7 +389,7 @@ def create_plugin_manager(
     *,
     builtins: Iterable[str] = BUILTIN_PLUGINS,
     autoload: bool | None = None,
-    disabled: Iterable[str] = (),
+    disabled: Iterable[str] | None = None,
     extra: Iterable[tuple[str, Any]] = (),
 ) -> PluginHost:
     """Build a plugin host and load every plugin.
@@ -398,9 +398,15 @@ def create_plugin_manager(
     :param builtins: module names of the built-in plugins.
     :param autoload: load entry-point and drop-in plugins; by default, unless
         ``GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD=1``.
-    :param disabled: names of plugins not to load.
+    :param disabled: names of plugins not to load; by default, those the user switched off
+        (``genstudio plugins disable``, the window's plugin manager).
     :param extra: ``(name, module_or_object)`` pairs to register too (tests, embedding apps).
     """
+    if disabled is None:
+        # imported here: plugin_admin builds on this module
+        from genstudio.plugin_admin import disabled_plugins
+
+        disabled = disabled_plugins()
     host = PluginHost()
     off = set(disabled)
     host.load_builtins(builtins, off)

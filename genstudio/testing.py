@@ -184,10 +184,12 @@ class TinyPlugin:
 
 
 def make_host(workspace: Any = None, **kwargs: Any) -> Any:
-    """A plugin host with the built-ins and the tiny plugin; no entry points, no drop-ins."""
+    """A plugin host with the built-ins and the tiny plugin; no entry points, no drop-ins, and
+    every plugin on, whatever the user switched off (``disabled=None`` honours that)."""
     from genstudio.plugins import create_plugin_manager
 
     kwargs.setdefault("autoload", False)
+    kwargs.setdefault("disabled", ())
     extra = [*list(kwargs.pop("extra", ())), ("tiny", TinyPlugin())]
     return create_plugin_manager(workspace, extra=extra, **kwargs)
 

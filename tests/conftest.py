@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,9 @@ SHARED_DATA = Path(os.environ.get("GENSTUDIO_SHARED_DATA", ROOT.parent / "shared
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Tests build their plugin hosts themselves; an installed third-party plugin must not leak in.
 os.environ.setdefault("GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD", "1")
+# Nor may the plugins a developer switched off in their own config folder.
+CONFIG_DIR = tempfile.mkdtemp(prefix="genstudio-test-config-")
+os.environ["GENSTUDIO_CONFIG_DIR"] = CONFIG_DIR
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,3 +33,7 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"the shared data folder {SHARED_DATA} is not here")
     return SHARED_DATA
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(CONFIG_DIR, ignore_errors=True)

@@ -9,6 +9,9 @@
     genstudio runs list|show|export             the workspace's runs
     genstudio data list|show                    data sources
     genstudio plugins list                      plugins and what they contribute
+    genstudio plugins install|uninstall SPEC    add or remove a plugin package (pip, host pinned)
+    genstudio plugins enable|disable NAME       switch a plugin on or off
+    genstudio plugins new NAME [--dir DIR]      start a plugin package from the scaffold
 
 Exit status: 0 on success, 2 for a usage error or bad input, 1 for a failed run. Each
 command module adds its parsers (``add_parsers``) and handlers; this module dispatches.
@@ -23,10 +26,10 @@ from collections.abc import Sequence
 
 from genstudio import __version__
 from genstudio.api import GenStudioError
-from genstudio.cli import data, evaluate, runs, train
+from genstudio.cli import data, evaluate, plugins, runs, train
 from genstudio.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, workspace_arg
 
-COMMAND_MODULES = (train, runs, data, evaluate)
+COMMAND_MODULES = (train, runs, data, evaluate, plugins)
 
 
 def base_parser() -> argparse.ArgumentParser:

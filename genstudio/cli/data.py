@@ -1,4 +1,4 @@
-"""``genstudio data list|show`` and ``genstudio plugins list``."""
+"""``genstudio data list|show``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from genstudio.api import params
-from genstudio.cli.common import EXIT_OK, json_arg, make_host, open_workspace, out, table, workspace_arg
+from genstudio.cli.common import EXIT_OK, json_arg, make_host, open_workspace, out, workspace_arg
 from genstudio.cli.train import LoadProgress
 
 
@@ -23,13 +23,6 @@ def add_parsers(sub: Any) -> None:
     workspace_arg(ds)
     json_arg(ds)
     data.set_defaults(handler=cmd_data)
-
-    pl = sub.add_parser("plugins", help="plugins")
-    pl_sub = pl.add_subparsers(dest="plugins_command", metavar="ACTION", required=True)
-    pll = pl_sub.add_parser("list", help="every plugin: version, origin, contributions, errors")
-    workspace_arg(pll)
-    json_arg(pll)
-    pl.set_defaults(handler=cmd_plugins)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -104,25 +97,4 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"  warning: {w}")
     if args.grid:
         print(f"  wrote {args.grid}")
-    return EXIT_OK
-
-
-def cmd_plugins(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    from genstudio.plugins import create_plugin_manager
-
-    host = create_plugin_manager(workspace.root)
-    infos = [p.to_dict() for p in host.plugins.values()]
-    if args.json:
-        out(infos)
-        return EXIT_OK
-    rows = []
-    for p in infos:
-        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["contributes"].items()) or "-"
-        status = "disabled" if not p["enabled"] else ("FAILED" if p["error"] else "ok")
-        rows.append([p["name"], p["version"] or "-", p["source"], status, what])
-    print(table(rows, ["NAME", "VERSION", "SOURCE", "STATUS", "CONTRIBUTES"]))
-    for p in infos:
-        if p["error"]:
-            print(f"\n{p['name']} failed: {p['error']}\n{p['traceback'] or ''}".rstrip())
     return EXIT_OK

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from genstudio.api import PluginError
 from genstudio.cli.common import (
     EXIT_OK,
     UsageError,
@@ -79,9 +80,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not tabular and suffix == ".csv":
         raise UsageError(f"-o {out}: only runs on tabular data sample to .csv; write a .png or a .npy")
     g = torch.Generator(device=loaded.device).manual_seed(args.seed)
-    with torch.no_grad():
-        chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
-    arr = np.concatenate([c.detach().float().cpu().numpy() for c in chunks]).astype(np.float32)
+    try:
+        with torch.no_grad():
+            chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
+        arr = np.concatenate([c.detach().float().cpu().numpy() for c in chunks]).astype(np.float32)
+    except Exception as exc:  # plugin code: say whose, without a traceback
+        plugin = host.plugin_of_model(loaded.run.model)
+        raise PluginError(f"plugin {plugin!r} failed while sampling: {type(exc).__name__}: {exc}") from exc
     if suffix == ".csv":
         from genstudio.data.tabular import write_csv
 

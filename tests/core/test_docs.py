@@ -122,3 +122,14 @@ def test_the_csv_logger_example_works_as_a_dropin(tmp_path):
     trainer, _ = train(host, ws, "tiny", steps=15)
     rows = (trainer.folder / "losses.csv").read_text().splitlines()
     assert rows[0] == "step,key,value" and sum(r.split(",")[1] == "nll" for r in rows[1:]) == 15
+
+
+def test_every_plugins_command_is_documented():
+    from genstudio.cli import base_parser
+
+    plugins = next(a for a in base_parser()._subparsers._group_actions[0].choices.items() if a[0] == "plugins")[1]
+    actions = plugins._subparsers._group_actions[0].choices
+    text = GUIDE.read_text()
+    for action in actions:
+        assert f"genstudio plugins {action}" in text, action
+    assert "Manage plugins…" in text and "## Start from the scaffold" in text
