@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from genstudio.gui import workers
@@ -31,6 +31,8 @@ def make_window(workspace: str | None = None, settings: QSettings | None = None)
 
 #: Set to make the window say on stderr when it is on screen (the start-up benchmark reads it).
 SHOWN_ENV = "GENSTUDIO_REPORT_SHOWN"
+#: Set to make the window quit once its plugins are loaded, saying so (the bundle's smoke test).
+SMOKE_ENV = "GENSTUDIO_SMOKE_QUIT"
 
 
 def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
@@ -45,5 +47,36 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
         QTimer.singleShot(
             0, lambda: print(f"genstudio: window shown at {time.time():.3f}", file=sys.stderr, flush=True)
         )
+    if os.environ.get(SMOKE_ENV):
+        _quit_when_ready(app, window)
     QTimer.singleShot(0, window.load_plugins)
     return app.exec()
+
+
+def _quit_when_ready(app: Any, window: MainWindow) -> None:
+    """For the bundle's smoke test (packaging/smoke.py): once the window is up, its plugins
+    loaded and its background work (the default data, the device probe) done, say so on
+    stdout and quit."""
+    pool = QThreadPool.globalInstance()
+    timer = QTimer(window)
+    timer.setInterval(200)
+    idle = [0]
+
+    def poll() -> None:
+        # two quiet ticks in a row: work delivered on one tick may start more on the next
+        idle[0] = idle[0] + 1 if pool.activeThreadCount() == 0 else 0
+        if idle[0] < 2:
+            return
+        timer.stop()
+        host, data = window.studio.host, window.studio.dataset
+        failed = ", ".join(p.name for p in host.failed()) or "none"
+        print(
+            f"GenStudio window ready: visible={window.isVisible()}, {len(host.models)} model families, "
+            f"{len(host.datasets)} data sources, data {data.spec.source if data is not None else 'none'}, "
+            f"failed plugins: {failed}",
+            flush=True,
+        )
+        app.quit()
+
+    timer.timeout.connect(poll)
+    window.studio.plugins_loaded.connect(lambda _: timer.start())

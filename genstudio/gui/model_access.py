@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from genstudio.api import DataSpec, capabilities
+from genstudio.api import DataSpec, GenStudioError, PluginError, capabilities
 from genstudio.gui.state import Studio
 from genstudio.gui.workers import ModelCalls
 
@@ -98,7 +98,24 @@ class ModelAccess(QObject):
             return None
         if target is self.trainer and not self._trainer_live():
             target = self.trainer.model  # the run has ended: its model is free to use
-        return self.calls.submit(target, fn, on_result, on_error)
+        return self.calls.submit(target, self._attributed(fn), on_result, on_error)
+
+    def _attributed(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``fn`` with what the model's code raises named after the plugin it came from."""
+        host, name = self.studio.host, getattr(self.model_cls, "name", None)
+        plugin = host.models.owner(name) if host is not None and name in host.models else None
+        if plugin is None:
+            return fn
+
+        def call(model: Any) -> Any:
+            try:
+                return fn(model)
+            except GenStudioError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {plugin!r} failed: {type(exc).__name__}: {exc}") from exc
+
+        return call
 
     def _trainer_live(self) -> bool:
         session = self.studio.session

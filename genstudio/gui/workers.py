@@ -1,7 +1,8 @@
 """Background work: the only module that starts threads.
 
 - :func:`run_in_background` runs a function in Qt's thread pool and delivers its result or
-  error on the GUI thread.
+  error on the GUI thread; :func:`stream_in_background` does the same for an iteration,
+  delivering each item as it comes (pip's output, line by line).
 - :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
   generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
   signals) and re-emits its events as signals on the GUI thread. The loop already bounds
@@ -15,7 +16,7 @@ import concurrent.futures
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,24 @@ def run_in_background(
 
     worker = create_worker(job, _start_thread=True)
     return worker
+
+
+def stream_in_background(
+    items: Callable[[], Iterable[Any]],
+    *,
+    on_item: Callable[[Any], None],
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BackgroundError], None] | None = None,
+) -> Any:
+    """Iterate ``items()`` in the thread pool (a subprocess's output lines, say): each item
+    goes to ``on_item`` on the GUI thread as it comes, then ``on_result(None)`` or
+    ``on_error`` once the iteration ends. Returns the superqt worker."""
+
+    def drain() -> None:
+        for item in items():
+            _deliver(on_item, item)
+
+    return run_in_background(drain, on_result=on_result, on_error=on_error)
 
 
 class ModelCalls:

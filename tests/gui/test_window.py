@@ -209,11 +209,13 @@ def test_themes(window, name):
     assert dark == (name == "dark")
 
 
-def test_loaded_plugins_dialog_lists_failures(window, monkeypatch):
-    shown = []
-    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
-    window.show_plugins()
-    assert "vae" in shown[0] and "tiny" in shown[0]
+def test_the_plugins_menu_opens_the_plugin_manager(window):
+    action = next(a for a in window.plugins_menu.actions() if a.text() == "Manage plugins…")
+    action.trigger()
+    dialog = window.plugin_manager
+    assert dialog.isVisible()
+    names = [dialog.table.item(row, 1).text() for row in range(dialog.table.rowCount())]
+    assert "vae" in names and "tiny" in names
 
 
 def test_the_command_line_opens_this_window(monkeypatch, tmp_path):
