@@ -34,5 +34,16 @@ screenshots: $(BIN)/genstudio
 bench: $(BIN)/genstudio
 	$(BIN)/python bench/run_all.py
 
+# The desktop bundle (genstudio.spec): built from a fresh, non-editable install, since
+# PyInstaller does not follow setuptools' editable finder; then smoke-tested.
+BUNDLE_VENV := build/bundle-venv
+bundle: $(BIN)/genstudio
+	rm -rf $(BUNDLE_VENV) build/pyinstaller dist/GenStudio
+	$(PYTHON) -m venv $(BUNDLE_VENV)
+	$(BUNDLE_VENV)/bin/python -m pip install -q --disable-pip-version-check -c $(CONSTRAINTS) ".[gui,bundle]"
+	cd build && ../$(BUNDLE_VENV)/bin/pyinstaller --noconfirm --log-level WARN \
+		--distpath ../dist --workpath pyinstaller ../genstudio.spec
+	$(BIN)/python packaging/smoke.py dist/GenStudio
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -423,6 +423,7 @@ def test_metrics_that_cannot_apply_turn_interval_evaluation_off_with_a_warning(g
     warnings = [e.message for e in events if e.type == "warning"]
     assert len(warnings) == 1 and "evaluation is off" in warnings[0]
     assert events[-1].type == "finished"  # the run itself goes on
+    assert not any(k.startswith("eval/") for k in trainer.store.scalar_keys(trainer.run.id))
 
 
 def test_unknown_metrics_for_interval_evaluation_are_refused_up_front(gs_host, gs_workspace):

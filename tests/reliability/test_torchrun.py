@@ -53,8 +53,8 @@ def env() -> dict:
 
 
 def final_weights(root: Path, run_id: int) -> dict:
-    state, meta = ckpt.load_latest(root / "runs" / f"{run_id:05d}" / "checkpoints")
-    return {k: v for k, v in state["model"]["module"].items()}
+    state, _ = ckpt.load_latest(root / "runs" / f"{run_id:05d}" / "checkpoints")
+    return dict(state["model"]["module"])
 
 
 def test_two_processes_train_like_one_on_their_combined_batch(tmp_path):
