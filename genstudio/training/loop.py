@@ -319,27 +319,34 @@ class Trainer:
         }
 
     def events(self) -> Iterator[ev.Event]:
-        """Train, yielding events; the last is :class:`~events.Finished` or :class:`~events.Failed`."""
-        status, error = "failed", None
+        """Train, yielding events; the last is :class:`~events.Finished` or :class:`~events.Failed`.
+
+        The run's final status is in the store before its last event is yielded: whoever
+        acts on that event (continuing the run, say) finds the run ended."""
+        ended = False
         self.store.update_run(self.run.id, status="running")
         self.store.claim(self.run.id)
+
+        def end(status: str, error: str | None) -> None:
+            nonlocal ended
+            ended = True
+            self._cancel_requests()
+            self.store.update_run(self.run.id, status=status, error=error, step=self.step, pid=None)
+            if self.world.writer:
+                self.host.notify("genstudio_run_finished", run=self.record(), status=status, error=error)
+
         try:
             for event in self._events():
                 if self._observers:
                     self.host.notify("genstudio_run_event", run=self.record(), event=event)
                 if isinstance(event, ev.Finished):
-                    status = event.status
+                    end(event.status, None)
                 elif isinstance(event, ev.Failed):
-                    error = event.message
+                    end("failed", event.message)
                 yield event
         finally:
-            self._cancel_requests()
-            if status == "failed" and error is None:
-                # the consumer closed the generator early, or the process is going down
-                status, error = "stopped", None
-            self.store.update_run(self.run.id, status=status, error=error, step=self.step, pid=None)
-            if self.world.writer:
-                self.host.notify("genstudio_run_finished", run=self.record(), status=status, error=error)
+            if not ended:  # the consumer closed the generator early, or the process is going down
+                end("stopped", None)
             self.store.close()
             distributed.finish(self.world)
 

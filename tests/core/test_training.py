@@ -429,3 +429,13 @@ def test_metrics_that_cannot_apply_turn_interval_evaluation_off_with_a_warning(g
 def test_unknown_metrics_for_interval_evaluation_are_refused_up_front(gs_host, gs_workspace):
     with pytest.raises(ConfigError, match="unknown metric 'fdi'"):
         Trainer.new(gs_host, gs_workspace, "tiny", "tiny", settings=TrainSettings(eval_every=5, eval_metrics="fdi"))
+
+
+def test_the_run_is_recorded_as_ended_before_its_last_event_arrives(gs_host, gs_workspace):
+    for model, status in (("tiny", "finished"), ("tiny-broken", "failed")):
+        trainer = Trainer.new(gs_host, gs_workspace, model, "tiny", settings=TrainSettings(steps=20, device="cpu"))
+        for event in trainer.events():
+            if event.type in ("finished", "failed"):
+                run = trainer.store.get_run(trainer.run.id)  # the generator is suspended right here
+                assert run.status == status and run.live_status == status and run.pid is None
+                break
