@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.data.grid import make_grid, picture, save_png
+from genstudio.gui.graph_view import GraphView
 from genstudio.gui.grid_view import GridView, cell_at
 from genstudio.gui.images import to_pixmap
 from genstudio.gui.model_access import ModelAccess
@@ -113,8 +114,13 @@ class SamplesTab(QWidget):
         self.view.clicked.connect(self._clicked)
         self.scatter = ScatterView()
         self.table = QTableWidget()
+        self.graph = GraphView()  # a learned structure (Bayesian networks), beside their samples
+        self.graph.setToolTip("The learned graph: arrows from parent to child, thicker for stronger edges")
+        tabular = QSplitter(Qt.Orientation.Vertical)
+        tabular.addWidget(self.graph)
+        tabular.addWidget(self.table)
         self.stack = QStackedWidget()
-        for w in (self.view, self.scatter, self.table):
+        for w in (self.view, self.scatter, tabular):
             self.stack.addWidget(w)
 
         self.enlarged = QLabel("Click a sample\nto enlarge it")
@@ -178,6 +184,7 @@ class SamplesTab(QWidget):
         self.generate_button.setEnabled(self.access.available)
         self.chain_button.setVisible("sample_chain" in caps)
         self.density.setVisible(kind == "vector" and "log_prob" in caps and (self.access.spec.dim == 2))
+        self.graph.setVisible("structure" in caps)
         self.save_button.setEnabled(self.pixels is not None and kind == "image")
         self.stack.setCurrentIndex({"image": 0, "vector": 1, "tabular": 2}.get(kind, 0))
 
@@ -285,7 +292,21 @@ class SamplesTab(QWidget):
                 self._density_toggled(True)
         else:
             self._fill_table(samples)
+        if "structure" in self.access.capabilities:
+            self._refresh_structure()
         self._update_controls()
+
+    def _refresh_structure(self) -> None:
+        """The graph of a run in progress from its model; of a finished run from its folder."""
+        session = self.studio.session
+        live = session is not None and session.running and session.trainer is self.access.trainer
+        saved = self.studio.workspace.run_dir(self.access.run_id) / "structure.json" if self.access.run_id else None
+        if not live and saved is not None and saved.is_file():
+            import json
+
+            self.graph.show_graph(json.loads(saved.read_text()))
+            return
+        self.access.call(lambda m: m.structure(), on_result=self.graph.show_graph)
 
     def _fill_table(self, codes: np.ndarray) -> None:
         from genstudio.data.tabular import decode_rows

@@ -136,14 +136,18 @@ class ModelCalls:
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[BackgroundError], None] | None = None,
     ) -> concurrent.futures.Future:
-        """``target`` is a live Trainer (has ``submit``) or a model object."""
-        if hasattr(target, "submit") and hasattr(target, "events"):
-            future = target.submit(fn)
+        """``target`` is a live Trainer (has ``submit``) or a model object. A call the trainer
+        could not serve because its run ended goes to the finished model instead."""
+        trainer = target if hasattr(target, "submit") and hasattr(target, "events") else None
+        if trainer is not None:
+            future = trainer.submit(fn)
         else:
             future = self._executor.submit(_eval_call, target, fn)
 
         def done(f: concurrent.futures.Future) -> None:
             if f.cancelled():
+                if trainer is not None and trainer.model is not None:
+                    self.submit(trainer.model, fn, on_result, on_error)
                 return
             exc = f.exception()
             if exc is not None:

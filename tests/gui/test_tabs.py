@@ -244,3 +244,32 @@ def test_continuing_a_finished_run(window, qtbot, monkeypatch):
     run = RunStore(window.studio.workspace).get_run(1)
     assert run.step == 35 and run.status == "finished"
     assert window.training.plot.curves["nll"].n == 35  # the earlier curve came back, then grew
+
+
+def test_a_bayesian_networks_graph_is_drawn_with_its_samples(window, qtbot, tmp_path):
+    from genstudio.gui.graph_view import depths, layout
+
+    rng = np.random.default_rng(0)
+    rain = rng.random(600) < 0.3
+    wet = np.where(rain, rng.random(600) < 0.9, rng.random(600) < 0.1)
+    path = tmp_path / "weather.csv"
+    path.write_text(
+        "rain,wet\n" + "\n".join(f"{'yes' if r else 'no'},{'yes' if w else 'no'}" for r, w in zip(rain, wet))
+    )
+    window.data_panel.open_source(str(path))
+    qtbot.waitUntil(lambda: "kind" in window.data_panel.options.widgets, timeout=TIMEOUT)
+    window.data_panel.options.set_values({"kind": "tabular"})
+    qtbot.waitUntil(
+        lambda: window.studio.dataset is not None and window.studio.dataset.spec.kind == "tabular", timeout=TIMEOUT
+    )
+    assert window.studio.family.name == "bayesnet"
+    assert train(window, qtbot, steps=50).type == "finished"
+    tab = window.samples
+    qtbot.waitUntil(lambda: tab.graph.edge_count() == 1, timeout=TIMEOUT)
+    assert tab.graph.isVisibleTo(tab) and tab.table.rowCount() > 0
+    edge = tab.graph.structure["edges"][0]
+    assert sorted(edge) == ["rain", "wet"]
+    # rows by depth: the parent above the child
+    centres = layout(tab.graph.structure)
+    assert centres[edge[0]].y() < centres[edge[1]].y()
+    assert depths(["a", "b", "c"], [["a", "b"], ["b", "c"], ["a", "c"]]) == [0, 1, 2]
