@@ -189,6 +189,39 @@ def test_nll_in_bits_per_dim_for_a_mass_over_binary_pixels(gs_host):
     assert set(torch.cat(coin.seen).unique().tolist()) <= {0.0, 1.0}
 
 
+def test_a_density_over_images_is_scored_on_dequantized_pixels(gs_host):
+    # a density is scored at (k + u) / 256, inside the bin of each 256-level pixel, never at
+    # k / 255 itself: only there does (nll + D ln 256) / (D ln 2) bound the discrete bits/dim
+    spec = DataSpec("image", (1, 3, 3), 30, classes=("a", "b"))
+    levels = np.random.default_rng(1).integers(0, 256, (30, 1, 3, 3)).astype(np.uint8)
+    data = Dataset(levels, np.zeros(30, np.int64), spec)
+
+    class Uniform:  # the uniform density on [0, 1]^D: exactly 8 bits per dimension
+        device = torch.device("cpu")
+
+        def __init__(self):
+            self.spec = spec
+            self.seen = []
+
+        def sample(self, n, generator=None):
+            return torch.rand(n, 1, 3, 3, generator=generator)
+
+        def log_prob(self, x):
+            self.seen.append(x.clone())
+            return torch.zeros(len(x))
+
+    model = Uniform()
+    report = evaluate_model(gs_host, model, data, metrics=["nll"], n=30)
+    nll = report.results[0]
+    assert nll.values["bpd"] == pytest.approx(8.0) and nll.details["dequantized"]
+    seen = torch.cat(model.seen).double()  # without a split, the real examples in order
+    k = torch.from_numpy(levels).double()
+    assert torch.equal(torch.floor(seen * 256), k)  # each value inside its own level's bin
+    assert ((seen * 256 - k) > 0).double().mean() > 0.99  # and off the lattice: noise was added
+    twice = evaluate_model(gs_host, Uniform(), data, metrics=["nll"], n=30)
+    assert twice.results[0].values == nll.values  # the dequantization is seeded
+
+
 def test_default_extractor_choice(gs_host, monkeypatch, tmp_path):
     labelled8 = DataSpec("image", (1, 8, 8), 5, classes=("a", "b"))
     rgb32 = DataSpec("image", (3, 32, 32), 5, classes=("a", "b"))
