@@ -161,7 +161,7 @@ class LatentTab(QWidget):
         layout.addWidget(inter, 2)
         layout.addWidget(recon, 2)
         access.changed.connect(self._model_changed)
-        studio.data_loaded.connect(lambda _: self._limit_indices())
+        access.data_changed.connect(self._data_changed)
         self._model_changed()
 
     # -- availability ------------------------------------------------------------------------
@@ -183,14 +183,22 @@ class LatentTab(QWidget):
         self.endpoints.model().item(1).setEnabled(real)
         if not real:
             self.endpoints.setCurrentIndex(0)
-        recon.setEnabled("reconstruct" in caps and self.studio.dataset is not None)
+        recon.setEnabled("reconstruct" in caps and self.access.data is not None)
+        if self.access.available and self.access.data_problem:
+            self.note.setText(f"{self.note.text()} · {self.access.data_problem}")
         self.base = None
         self._limit_indices()
         if "decode" in caps:
             self.zero()
 
+    def _data_changed(self) -> None:
+        self.groups[2].setEnabled("reconstruct" in self.access.capabilities and self.access.data is not None)
+        if self.access.data_problem:
+            self.error.show_error(self.access.data_problem)
+        self._limit_indices()
+
     def _limit_indices(self) -> None:
-        n = len(self.studio.dataset) if self.studio.dataset is not None else 1000
+        n = len(self.access.data) if self.access.data is not None else 1000
         for spin in (self.first, self.second):
             spin.setRange(0, max(0, n - 1))
 
@@ -273,7 +281,7 @@ class LatentTab(QWidget):
     def _picture(self, x: np.ndarray) -> np.ndarray:
         if x.ndim == 4:
             return make_grid(x, nrow=len(x), pad=1)
-        reference = self.studio.dataset.as_float(slice(0, 2000)) if self.studio.dataset is not None else None
+        reference = self.access.data.as_float(slice(0, 2000)) if self.access.data is not None else None
         return picture(x, reference)
 
     def _failed(self, err: Any) -> None:
@@ -287,9 +295,9 @@ class LatentTab(QWidget):
 
         method = self.method.currentText()
         real = self.endpoints.currentIndex() == 1
-        data = self.studio.dataset
+        data = self.access.data
         if real and data is None:
-            self.error.show_error("Load the run's data in the Data panel to interpolate between real examples.")
+            self.error.show_error(self.access.data_problem or "The run's data is still loading: try again in a moment.")
             return
         pair = data.as_float([self.first.value(), self.second.value()]) if real else None
         seeds = (self.first.value(), self.second.value())
@@ -309,7 +317,7 @@ class LatentTab(QWidget):
     def reconstruct(self) -> None:
         import torch
 
-        data = self.studio.dataset
+        data = self.access.data
         if data is None:
             return
         idx = np.random.default_rng(0).choice(len(data), size=min(16, len(data)), replace=False)

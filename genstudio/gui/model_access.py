@@ -1,8 +1,12 @@
-"""The model behind the Samples and Latent tabs, wherever it lives.
+"""The model behind the Samples and Latent tabs, wherever it lives, and the data it learned.
 
 While a run trains, calls go to its trainer, which runs them between two steps. For a run
 opened from the Runs tab, the model is rebuilt from its last checkpoint in a background
 thread that then owns it. Either way results arrive on the GUI thread.
+
+The tabs compare samples with, reconstruct and interpolate the run's OWN data, which need
+not be what the Data panel shows now: an opened run's data is loaded again from its source
+in the background (or taken from the Data panel when it is the same source and options).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from genstudio.api import DataSpec, GenStudioError, PluginError, capabilities
 from genstudio.gui.state import Studio
-from genstudio.gui.workers import ModelCalls
+from genstudio.gui.workers import ModelCalls, run_in_background
 
 
 class _Lazy:
@@ -31,9 +35,11 @@ class _Lazy:
 
 
 class ModelAccess(QObject):
-    """``changed`` fires when the current run (live or opened) changes."""
+    """``changed`` fires when the current run (live or opened) changes; ``data_changed`` when
+    its data arrives later (an opened run's, loaded in the background) or fails to."""
 
     changed = Signal()
+    data_changed = Signal()
 
     def __init__(self, studio: Studio, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,7 +50,10 @@ class ModelAccess(QObject):
         self.spec: DataSpec | None = None
         self.model_cls: Any = None
         self.trainer: Any = None
+        self.data: Any = None  # the run's own Dataset, once loaded
+        self.data_problem = ""  # why the run's data could not be loaded, if it could not
         self._target: Any = None
+        self._data_job = 0
         studio.training_started.connect(self._live)
         studio.run_opened.connect(self.open_run)
 
@@ -64,6 +73,8 @@ class ModelAccess(QObject):
         self.spec = trainer.dataset.spec
         self.model_cls = trainer.model_cls
         self._target = trainer
+        self._data_job += 1
+        self.data, self.data_problem = trainer.dataset, ""
         self.changed.emit()
 
     def open_run(self, run: Any) -> None:
@@ -84,7 +95,34 @@ class ModelAccess(QObject):
             return load_model(host, workspace, run.id).model
 
         self._target = _Lazy(load) if self.model_cls is not None and self.spec is not None else None
+        self._load_data(run)
         self.changed.emit()
+
+    def _load_data(self, run: Any) -> None:
+        """The opened run's own data: the Data panel's when it is the same, else loaded again."""
+        self._data_job += 1
+        self.data, self.data_problem = None, ""
+        studio = self.studio
+        if studio.dataset is not None and (studio.data_source, studio.data_options) == (run.data, run.data_options):
+            self.data = studio.dataset
+            return
+        if studio.host is None:
+            return
+        from genstudio.runs.inference import load_run_data
+
+        job = self._data_job
+
+        def loaded(data: Any) -> None:
+            if job == self._data_job:  # another run may have been opened meanwhile
+                self.data = data
+                self.data_changed.emit()
+
+        def failed(err: Any) -> None:
+            if job == self._data_job:
+                self.data_problem = f"run {run.id}'s data could not be loaded: {err}"
+                self.data_changed.emit()
+
+        run_in_background(load_run_data, studio.host, studio.workspace, run, on_result=loaded, on_error=failed)
 
     def call(
         self,

@@ -160,6 +160,7 @@ class SamplesTab(QWidget):
         self._timer.timeout.connect(self._advance)
         studio.training_started.connect(self._live_session)
         access.changed.connect(self._run_changed)
+        access.data_changed.connect(self._data_changed)
         self._update_controls()
 
     # -- what is shown --------------------------------------------------------------------------
@@ -210,6 +211,13 @@ class SamplesTab(QWidget):
             self.title.setText(f"Run {run.id} ({run.name}): {len(self.grids)} grids")
             self._reset_slider(show_last=True)
         self._update_controls()
+
+    def _data_changed(self) -> None:
+        """The run's data arrived: redraw what is compared with it (the 2-D scatter)."""
+        if self.access.data_problem:
+            self.error.show_error(self.access.data_problem)
+        if self.samples is not None and self._kind() == "vector":
+            self._display(self.samples, None)
 
     def _live_session(self, session: Any) -> None:
         self.chain = []
@@ -286,7 +294,8 @@ class SamplesTab(QWidget):
             if self.selected is not None:
                 self._enlarge(self.selected)
         elif kind == "vector":
-            reference = self.studio.dataset.as_float(slice(0, 3000)) if self.studio.dataset is not None else None
+            data = self.access.data  # the run's own data, not what the Data panel shows now
+            reference = data.as_float(slice(0, 3000)) if data is not None else None
             self.scatter.show_points(samples=samples, reference=reference)
             if self.density.isChecked():
                 self._density_toggled(True)
@@ -396,10 +405,11 @@ class SamplesTab(QWidget):
         self._show(0, frames[0], None)
 
     def _density_toggled(self, on: bool) -> None:
-        if not on or self.studio.dataset is None:
+        data = self.access.data
+        if not on or data is None or data.spec.kind != "vector" or data.spec.dim != 2:
             self.scatter.show_density(None)
             return
-        ref = self.studio.dataset.as_float(slice(0, 5000))
+        ref = data.as_float(slice(0, 5000))
         lo, hi = ref.min(0), ref.max(0)
         pad = (hi - lo) * 0.15
         bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])

@@ -131,6 +131,50 @@ def test_opening_a_run_from_the_runs_tab_shows_its_samples(window, qtbot):
     assert len(tab.grids) == len(stored) and tab.slider.value() == len(stored) - 1
 
 
+def test_an_opened_run_is_shown_with_its_own_data_not_the_data_panels(window, qtbot):
+    # trained on 2-D points, then the Data panel moves on to images: opening the run must
+    # compare, reconstruct and interpolate with the points it learned, never with the images
+    trained(window, qtbot, data="tiny-vectors", family="vae", steps=30)
+    choose(window, qtbot, data="tiny", family="tiny")
+    window.runs.refresh()
+    window.runs.select_run(1)
+    with qtbot.waitSignal(window.studio.run_opened, timeout=TIMEOUT):
+        window.runs.open_selected()
+    qtbot.waitUntil(lambda: window.access.data is not None, timeout=TIMEOUT)
+    assert window.access.data.spec.source == "tiny-vectors" and window.access.data.spec.shape == (2,)
+    tab = window.samples
+    qtbot.waitUntil(lambda: tab.samples is not None and len(tab.scatter.real.data) == 256, timeout=TIMEOUT)
+    latent = window.latent
+    assert latent.groups[2].isEnabled() and latent.first.maximum() == 255
+    latent.reconstruct()
+    qtbot.waitUntil(lambda: latent.recon._pixmap is not None, timeout=TIMEOUT)
+    assert not latent.error.isVisible()
+    latent.endpoints.setCurrentIndex(1)  # between two real examples
+    latent.interpolate()
+    qtbot.waitUntil(lambda: latent.strip._pixmap is not None, timeout=TIMEOUT)
+    assert not latent.error.isVisible()
+
+
+def test_an_opened_run_whose_data_is_gone_says_so(window, qtbot, tmp_path):
+    points = tmp_path / "points.npy"
+    np.save(points, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
+    window.data_panel.open_source(str(points))
+    qtbot.waitUntil(lambda: window.studio.dataset is not None, timeout=TIMEOUT)
+    window.model_panel.select("tiny")
+    assert train(window, qtbot, steps=10).type == "finished"
+    choose(window, qtbot, data="tiny", family="tiny")
+    assert train(window, qtbot, steps=10).type == "finished"  # run 2: run 1's model is not in memory
+    points.unlink()
+    window.runs.refresh()
+    window.runs.select_run(1)
+    with qtbot.waitSignal(window.studio.run_opened, timeout=TIMEOUT):
+        window.runs.open_selected()
+    assert window.access.run_id == 1
+    qtbot.waitUntil(lambda: bool(window.access.data_problem), timeout=TIMEOUT)
+    assert "points.npy" in window.access.data_problem and window.access.data is None
+    assert window.samples.error.isVisible() and "points.npy" in window.samples.error.message.text()
+
+
 # -- latent ------------------------------------------------------------------------------------
 
 
