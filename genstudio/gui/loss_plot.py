@@ -223,7 +223,10 @@ class LossPlot(QWidget):
             pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
             raw_pen = pg.mkPen((*colour, 70), width=1)
             raw = self.plot.plot(pen=raw_pen)
-            item = self.plot.plot(pen=pen, name=self.prefix + key, symbol="o" if dashed else None, symbolSize=4)
+            item = self.plot.plot(
+                pen=pen, name=self.prefix + key, symbol="o" if dashed else None, symbolSize=4,
+                symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour),
+            )  # fmt: skip
             self.legend.removeItem(raw)
             curve = Curve(key, item, raw)
             curve.weight = 0.0 if dashed else self.weight

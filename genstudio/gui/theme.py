@@ -43,6 +43,9 @@ def apply(app: Any, name: str, window: Any = None) -> None:
     if window is not None:
         for plot in window.findChildren(pg.PlotWidget):
             plot.setBackground(background)
+            item = plot.getPlotItem()
             for axis in ("left", "bottom"):
-                plot.getPlotItem().getAxis(axis).setPen(foreground)
-                plot.getPlotItem().getAxis(axis).setTextPen(foreground)
+                item.getAxis(axis).setPen(foreground)
+                item.getAxis(axis).setTextPen(foreground)
+            if item.legend is not None:  # its labels keep the colour they were made with otherwise
+                item.legend.setLabelTextColor(foreground)

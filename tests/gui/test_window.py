@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QColor, QDropEvent
 from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
 from genstudio.runs.store import RunStore
@@ -204,9 +204,16 @@ def test_dropping_a_file_on_the_window_opens_it(window, qtbot, tmp_path):
 
 @pytest.mark.parametrize("name", ["light", "dark"])
 def test_themes(window, name):
+    window.training.plot.append({"loss": ([1, 2], [3.0, 2.0])})  # a curve, so the legend has a label
     window.set_theme(name)
     dark = QApplication.palette().window().color().lightness() < 100
     assert dark == (name == "dark")
+    # the legend made before the switch follows it: labels stay readable on the new background
+    legend = window.training.plot.plot.getPlotItem().legend
+    labels = [label for _, label in legend.items]
+    assert labels
+    for label in labels:
+        assert (QColor(label.opts["color"]).lightness() > 128) == dark
 
 
 def test_the_plugins_menu_opens_the_plugin_manager(window):
