@@ -51,6 +51,7 @@ from genstudio.training.device import describe, resolve_device
 from genstudio.training.settings import DEFAULT_STEPS, TrainSettings
 
 MAX_VAL_EXAMPLES = 10_000
+SAVE_INTERVAL_S = 0.5
 SAMPLE_SEED_OFFSET = 1_000_003
 
 
@@ -408,6 +409,8 @@ class Trainer:
         paused_for = 0.0
         pending: list[tuple[int, float, dict[str, Any]]] = []
         latest: dict[str, float] = {}  # the newest mean of every key, for the summary
+        unsaved: list[tuple[int, str, float, float]] = []  # rows not yet in the store
+        last_save = clock0
         min_interval = 1.0 / s.event_rate
         next_flush = clock0 + min_interval
         last_ckpt_t = clock0
@@ -419,21 +422,39 @@ class Trainer:
         def elapsed_now() -> float:
             return elapsed0 + time.perf_counter() - clock0 - paused_for
 
-        def flush() -> Iterator[ev.Event]:
+        def save(force: bool = False) -> None:
+            """Write the values not yet in the store, at most twice a second unless forced
+            (before a checkpoint, a pause, the end): a transaction per step would cost a slow
+            model's run several percent of its time."""
+            nonlocal last_save
+            now = time.perf_counter()
+            if not unsaved or (not force and now - last_save < SAVE_INTERVAL_S):
+                return
+            self.store.log_scalars(run_id, unsaved)
+            self.store.update_run(run_id, step=self.step, heartbeat=time.time(), summary=_finite(latest))
+            unsaved.clear()
+            last_save = now
+
+        def salvage() -> None:
+            """On the way out of a failure: keep what was logged, if the store still takes it."""
+            with contextlib.suppress(Exception):
+                save(force=True)
+
+        def flush(force_save: bool = False) -> Iterator[ev.Event]:
             if not pending:
+                save(force_save)
                 return
             scalars, means = _collect(pending)
             pending.clear()
-            rows = [
+            unsaved.extend(
                 (st, k, v, w) for k, (steps, vals, walls) in scalars.items() for st, v, w in zip(steps, vals, walls)
-            ]
-            self.store.log_scalars(run_id, rows)
+            )
             latest.update(means)
+            save(force_save)
             now = time.perf_counter()
             rate.add(self.step, now)
             sps = rate.rate()
             remaining = total - self.step
-            self.store.update_run(run_id, step=self.step, heartbeat=time.time(), summary=_finite(latest))
             yield ev.Progress(
                 run_id,
                 self.step,
@@ -449,7 +470,7 @@ class Trainer:
 
         def checkpoint() -> Iterator[ev.Event]:
             nonlocal last_ckpt_path, last_ckpt_t
-            yield from flush()
+            yield from flush(force_save=True)  # every value up to the checkpoint is in the store first
             with plugin_code("saving a checkpoint (checkpoint_state)"):
                 model_state = model.checkpoint_state()
             loop_state = {
@@ -517,7 +538,7 @@ class Trainer:
                 if self._stop.is_set():
                     break
                 if self._pause.is_set():
-                    yield from flush()
+                    yield from flush(force_save=True)
                     t_pause = time.perf_counter()
                     yield ev.Paused(run_id, self.step)
                     self.store.update_run(run_id, status="paused")
@@ -563,10 +584,10 @@ class Trainer:
                     yield from flush()
                     next_flush = time.perf_counter() + min_interval
             # the end, or a stop: the last losses, samples and a checkpoint
-            yield from flush()
+            yield from flush(force_save=True)
             if can_eval and val_due.last_step != self.step:
                 validate()
-                yield from flush()
+                yield from flush(force_save=True)
             if writer and sample_due.last_step != self.step:
                 yield from samples()
             if writer and (not last_ckpt_path or _step_of(last_ckpt_path) != self.step):
@@ -576,16 +597,20 @@ class Trainer:
                 run_id, self.step, status=status, elapsed=elapsed_now(), losses=dict(latest), checkpoint=last_ckpt_path
             )
         except _NonFiniteLossError as exc:
+            salvage()  # what was logged before the bad step stays
             message = f"{exc}; the run stopped"
             if last_ckpt_path:
                 message += f" and its last good checkpoint (step {_step_of(last_ckpt_path)}) is kept"
             self.store.add_message(run_id, exc.step, "error", message)
             yield ev.Failed(run_id, exc.step, message=message, plugin=self.plugin, checkpoint=last_ckpt_path)
         except _PluginFailureError as exc:
+            salvage()
             yield self._failed(exc.doing, exc.exc, plugin=self.plugin, checkpoint=last_ckpt_path)
         except GenStudioError as exc:
+            salvage()
             yield ev.Failed(run_id, self.step, message=str(exc), checkpoint=last_ckpt_path)
         except Exception as exc:  # a bug in GenStudio itself: report it, never crash the host
+            salvage()
             yield self._failed("GenStudio", exc, plugin=None, checkpoint=last_ckpt_path)
 
     # -- pieces ------------------------------------------------------------------------------
