@@ -20,7 +20,7 @@ BENCHMARKS = {
     "frechet": ([], []),
     "image_folder_load": ([], []),
     "host_overhead": (["--steps", "400", "--repeats", "3"], ["--steps", "30", "--repeats", "1"]),
-    "vae_vs_examples": (["--epochs", "3", "--repeats", "3"], ["--epochs", "1", "--repeats", "1"]),
+    "vae_vs_examples": (["--epochs", "20", "--repeats", "3"], ["--epochs", "1", "--repeats", "1"]),
     "ui_latency": ([], ["--only", "startup,plot", "--seconds", "5"]),
     "vae_mnist": (["--budget", "300"], ["--budget", "15", "--k", "10"]),
     "gan_mnist": (["--budget", "600"], ["--budget", "15"]),

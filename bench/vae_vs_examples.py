@@ -111,7 +111,7 @@ def genstudio_loop(host, data: Dataset, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     x, y, _, _ = load_mnist()
