@@ -28,7 +28,7 @@ from genstudio.data.grid import make_grid
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.images import to_pixmap
 from genstudio.gui.state import Studio
-from genstudio.gui.widgets import ErrorBox, ScatterView
+from genstudio.gui.widgets import ErrorBox, ScatterView, fit_rows
 from genstudio.gui.workers import on_gui_thread, run_in_background
 
 PREVIEW_IMAGES = 48
@@ -65,7 +65,7 @@ class DataPanel(QWidget):
         self._pending: tuple | None = None
 
         self.sources = QListWidget()
-        self.sources.setMaximumHeight(170)
+        fit_rows(self.sources, 7)
         self.sources.currentItemChanged.connect(self._source_picked)
         open_folder = QPushButton("Open folder…")
         open_folder.clicked.connect(self.choose_folder)
@@ -98,9 +98,9 @@ class DataPanel(QWidget):
         layout.addWidget(self.sources)
         layout.addLayout(buttons)
         layout.addWidget(self.path_label)
+        layout.addWidget(self.error)  # above the options, so a long form never pushes it out of sight
         layout.addWidget(self.options)
         layout.addWidget(self.progress)
-        layout.addWidget(self.error)
         layout.addWidget(self.summary)
         layout.addWidget(self.image_preview, 1)
         layout.addWidget(self.scatter, 1)
@@ -126,6 +126,7 @@ class DataPanel(QWidget):
             item.setToolTip(cls.description)
             self.sources.addItem(item)
         self.sources.blockSignals(False)
+        fit_rows(self.sources, 7)
 
     def select_source(self, name: str) -> None:
         for i in range(self.sources.count()):

@@ -36,6 +36,8 @@ from genstudio.gui.workers import run_in_background
 from genstudio.runs.workspace import Workspace
 
 DEFAULT_DATA = "digits"
+DOCK_WIDTH = 380
+DOCK_MIN_WIDTH = 260
 MAX_RECENT = 8
 
 
@@ -115,10 +117,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.runs, "Runs")
         self.setCentralWidget(self.tabs)
         self.data_dock = self._dock("Data", self.data_panel, "DataDock")
-        self.model_dock = self._dock("Model", self.model_panel, "ModelDock")
+        # the Model panel scrolls its own form and keeps the family list in view
+        self.model_dock = self._dock("Model", self.model_panel, "ModelDock", scroll=False)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.data_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_dock)
-        self.resizeDocks([self.data_dock], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.data_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
 
         self.device_label = QLabel("device: …")
         self.memory_label = QLabel()
@@ -150,13 +153,18 @@ class MainWindow(QMainWindow):
         room = screen.availableGeometry()
         self.resize(min(1400, int(room.width() * 0.9)), min(900, int(room.height() * 0.9)))
 
-    def _dock(self, title: str, widget: Any, name: str) -> QDockWidget:
+    def _dock(self, title: str, widget: Any, name: str, scroll: bool = True) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        scroll = QScrollArea()
-        scroll.setWidget(widget)
-        scroll.setWidgetResizable(True)
-        dock.setWidget(scroll)
+        if scroll:
+            area = QScrollArea()
+            area.setWidget(widget)
+            area.setWidgetResizable(True)
+            widget = area
+        # a dock never shrinks below usable: a window first shown narrow and then widened
+        # would otherwise keep docks a few dozen pixels wide
+        widget.setMinimumWidth(DOCK_MIN_WIDTH)
+        dock.setWidget(widget)
         return dock
 
     # -- menus and shortcuts ------------------------------------------------------------------

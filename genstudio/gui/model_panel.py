@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QScrollArea,
 from genstudio.api import capabilities
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.state import Studio
+from genstudio.gui.widgets import fit_rows
 
 PREFERRED = "vae"
 
@@ -21,7 +22,7 @@ class ModelPanel(QWidget):
         super().__init__(parent)
         self.studio = studio
         self.families = QListWidget()
-        self.families.setMaximumHeight(190)
+        fit_rows(self.families, 8)
         self.families.currentItemChanged.connect(self._picked)
         self.description = QLabel()
         self.description.setWordWrap(True)
@@ -49,6 +50,7 @@ class ModelPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, name)
             self.families.addItem(item)
         self.families.blockSignals(False)
+        fit_rows(self.families, 8)
         self._refresh_enabled()
         self.select(current)
 

@@ -7,7 +7,24 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+def fit_rows(view: QListWidget, max_rows: int) -> None:
+    """Make a list exactly as tall as its rows, up to ``max_rows`` (then it scrolls): a fixed
+    maximum either cuts rows in half or leaves a blank strip under a short list."""
+    rows = max(1, min(view.count(), max_rows))
+    row = view.sizeHintForRow(0) if view.count() else view.fontMetrics().height() + 2
+    view.setFixedHeight(rows * row + 2 * view.frameWidth() + 2)
 
 
 class ErrorBox(QFrame):

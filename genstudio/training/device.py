@@ -40,4 +40,5 @@ def describe(device: torch.device) -> str:
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     if device.type == "mps":
         return "mps (Apple GPU)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'s' if n != 1 else ''})"
