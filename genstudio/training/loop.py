@@ -400,6 +400,11 @@ class Trainer:
             resumed=self.resume_from is not None,
             folder=str(self.folder),
         )
+        # what loading the data skipped or changed (undecodable images, resized ones...):
+        # the person training must hear it, not only `genstudio data show`
+        for message in self.dataset.warnings:
+            self.store.add_message(run_id, self.step, "warning", message)
+            yield ev.Warning(run_id, self.step, message=message)
 
         gen = state["gen"]
         perm, pos = state["perm"], state["pos"]

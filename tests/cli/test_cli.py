@@ -264,3 +264,34 @@ def test_console_script_and_module_entry_points(tmp_path):
         env={"GENSTUDIO_WORKSPACE": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 2 and "--latent-dim: 9999 is out of range" in out.stderr and "Traceback" not in out.stderr
+
+
+def image_folder_with_a_truncated_png(root: Path) -> Path:
+    """Two classes of 8x8 grey PNGs, and ``cat/corrupt.png`` cut in half."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (root / label).mkdir(parents=True)
+        for k in range(6):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / label / f"{k}.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / "cat" / "corrupt.png")
+    data = (root / "cat" / "corrupt.png").read_bytes()
+    (root / "cat" / "corrupt.png").write_bytes(data[: len(data) // 2])
+    return root
+
+
+def test_data_warnings_reach_the_training_run(ws, capsys, tmp_path):
+    folder = str(image_folder_with_a_truncated_png(tmp_path / "pets"))
+    warning = "skipped 1 of 13 images that could not be decoded: cat/corrupt.png (truncated)"
+    code, _, err = run(capsys, "train", "tiny", "--data", folder, "--steps", "3")
+    assert code == 0 and f"warning at step 0: {warning}" in err
+    # the second load comes from the workspace's cache, with its warnings
+    code, out, _ = run(capsys, "train", "tiny", "--data", folder, "--steps", "3", "--json")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and events[0]["event"] == "started"
+    assert events[1]["event"] == "warning" and events[1]["step"] == 0 and warning in events[1]["message"]
+    code, out, _ = run(capsys, "runs", "show", "2", "--json")
+    assert [(m["level"], m["step"], m["text"]) for m in json.loads(out)["messages"]] == [("warning", 0, warning)]
+    code, out, _ = run(capsys, "runs", "show", "1")
+    assert f"[warning at step 0] {warning}" in out
