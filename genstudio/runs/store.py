@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from genstudio.api import ConfigError
-from genstudio.runs.workspace import Workspace
+from genstudio.runs.workspace import Workspace, WorkspaceError
 
 SCHEMA_VERSION = 1
 
@@ -160,13 +160,29 @@ def _pid_alive(pid: int) -> bool:
 _JSON_COLUMNS = ("data_options", "config", "settings", "spec", "summary")
 
 
+def _database_error(path: Path, exc: sqlite3.DatabaseError) -> WorkspaceError:
+    """What SQLite said when opening the run database, as one line naming the file."""
+    said = str(exc)
+    if "not a database" in said:
+        problem = "is not a SQLite database, so not a GenStudio run database; move it aside or use another workspace"
+    elif "malformed" in said:
+        problem = f"the run database is damaged ({said}); move it aside or use another workspace"
+    else:
+        problem = f"cannot open the run database ({said})"
+    return WorkspaceError(f"{path}: {problem}")
+
+
 class RunStore:
     """Runs, scalars and artifacts of one workspace."""
 
     def __init__(self, workspace: Workspace | str | Path):
         self.workspace = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         self._local = threading.local()
-        self._init_schema()
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise _database_error(self.workspace.db_path, exc) from None
 
     # -- connection ------------------------------------------------------------------------
 

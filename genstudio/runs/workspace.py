@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from genstudio.api import GenStudioError
 from genstudio.files import atomic_write_text
 
 WORKSPACE_ENV = "GENSTUDIO_WORKSPACE"
@@ -22,14 +23,26 @@ def default_workspace() -> Path:
     return Path(platformdirs.user_data_dir("GenStudio", appauthor=False))
 
 
+class WorkspaceError(GenStudioError):
+    """A workspace folder (or its run database) that cannot be used; the message names the path."""
+
+
 class Workspace:
-    """Paths inside a workspace folder; creates the folder on first use."""
+    """Paths inside a workspace folder; creates the folder on first use.
+
+    Raises :class:`WorkspaceError` when the folder cannot be created (a file is in the way,
+    a read-only or virtual file system, no permission)."""
 
     DB_NAME = "genstudio.db"
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root if root is not None else default_workspace()).expanduser().resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"{self.root}: is a file, not a folder; a workspace is a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"{self.root}: cannot create the workspace folder ({exc.strerror or exc})") from None
 
     @property
     def db_path(self) -> Path:

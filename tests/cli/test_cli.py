@@ -295,3 +295,29 @@ def test_data_warnings_reach_the_training_run(ws, capsys, tmp_path):
     assert [(m["level"], m["step"], m["text"]) for m in json.loads(out)["messages"]] == [("warning", 0, warning)]
     code, out, _ = run(capsys, "runs", "show", "1")
     assert f"[warning at step 0] {warning}" in out
+
+
+def test_a_workspace_that_cannot_be_used_is_named_with_its_problem_and_exits_2(ws, capsys, tmp_path):
+    a_file = tmp_path / "afile"
+    a_file.write_text("not a folder")
+    not_sqlite = tmp_path / "notsqlite"
+    not_sqlite.mkdir()
+    (not_sqlite / "genstudio.db").write_bytes(b"this is not a SQLite database, whatever its name says\n" * 40)
+    cases = [
+        (
+            ["train", "vae", "--data", "digits", "--steps", "2", "--workspace", "/proc/x"],
+            "/proc/x: cannot create the workspace folder (No such file or directory)",
+        ),
+        (["runs", "list", "--workspace", str(a_file)], f"{a_file}: is a file, not a folder"),
+        (["runs", "list", "--workspace", str(a_file / "sub")], f"{a_file / 'sub'}: cannot create the workspace"),
+        (
+            ["train", "vae", "--data", "digits", "--steps", "2", "--workspace", str(not_sqlite)],
+            f"{not_sqlite / 'genstudio.db'}: is not a SQLite database",
+        ),
+        (["runs", "list", "--workspace", str(not_sqlite)], f"{not_sqlite / 'genstudio.db'}: is not a SQLite database"),
+    ]
+    for args, message in cases:
+        code, out, err = run(capsys, *args)
+        assert code == 2, args
+        assert err.startswith(f"genstudio: error: {message}") and err.count("\n") == 1, err
+        assert "Traceback" not in out + err
