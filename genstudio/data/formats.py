@@ -173,6 +173,16 @@ def _idx_magic_ok(head: bytes) -> bool:
     return len(head) >= 4 and head[:2] == b"\0\0" and head[2] in _IDX_TYPES and 1 <= head[3] <= 16
 
 
+#: Names MNIST-style files go by: ``train-images-idx3-ubyte``, ``t10k-labels.idx1-ubyte.gz``,
+#: ``images.idx3``. Anchored at the end, so ``x-idx3.npy`` is a NumPy file.
+_IDX_NAME = re.compile(r"(?:(?:^|[-._])idx\d(?:[-.]ubyte)?|-ubyte)(?:\.gz)?$", re.IGNORECASE)
+
+
+def looks_like_idx(name: str) -> bool:
+    """Whether a file name says IDX, whatever the file holds."""
+    return _IDX_NAME.search(name) is not None
+
+
 def _open_maybe_gzip(path: Path) -> tuple[IO[bytes], bool]:
     """The file, inflated if it is gzipped (the caller closes it); and whether it was."""
     with open(path, "rb") as f:
@@ -262,6 +272,8 @@ class IdxFile(DataSource):
 
     @classmethod
     def sniff(cls, path: Path) -> bool:
+        """IDX by its magic number; or by its name (``-ubyte``, ``idx3``...), so that a file
+        named as IDX whose magic number is wrong hears what is wrong with it."""
         if not path.is_file():
             return False
         f, _ = _open_maybe_gzip(path)
@@ -271,7 +283,7 @@ class IdxFile(DataSource):
             except (EOFError, gzip.BadGzipFile, zlib.error):
                 # no other format reads gzip: claim it, so that loading says the gzip is broken
                 return True
-        return _idx_magic_ok(head)
+        return _idx_magic_ok(head) or looks_like_idx(path.name)
 
     @staticmethod
     def sibling_labels(path: Path) -> Path | None:

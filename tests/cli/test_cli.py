@@ -321,3 +321,15 @@ def test_a_workspace_that_cannot_be_used_is_named_with_its_problem_and_exits_2(w
         assert code == 2, args
         assert err.startswith(f"genstudio: error: {message}") and err.count("\n") == 1, err
         assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("name", ["badmagic-idx3-ubyte", "badmagic-images.idx3-ubyte.gz"])
+def test_a_file_named_as_idx_with_a_wrong_magic_number_says_so(ws, capsys, tmp_path, monkeypatch, name):
+    import gzip
+
+    body = bytes([0x12, 0x34, 0x56, 0x78]) + bytes(64)
+    (tmp_path / name).write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "data", "show", name)
+    assert code == 2 and "Traceback" not in out + err
+    assert f"{tmp_path / name}: not an IDX file: it starts with the bytes 12 34 56 78; expected 00 00" in err

@@ -561,6 +561,12 @@ def test_idx_sniff(tmp_path):
     assert not IdxFile.sniff(tmp_path / "c.npy")
     assert not IdxFile.sniff(tmp_path / "d.csv")
     assert not IdxFile.sniff(tmp_path)
+    # a name that says IDX is claimed whatever it holds, so that loading names the problem
+    for name in ("e-images-idx3-ubyte", "f.idx1-ubyte.gz", "g.idx3"):
+        (tmp_path / name).write_bytes(b"\x12\x34\x56\x78")
+        assert IdxFile.sniff(tmp_path / name), name
+    (tmp_path / "h-idx3.csv").write_text("1,2\n")
+    assert not IdxFile.sniff(tmp_path / "h-idx3.csv")
 
 
 def test_real_mnist_test_set(host, shared_data):
