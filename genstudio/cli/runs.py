@@ -63,7 +63,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from genstudio.data.grid import picture, save_png
     from genstudio.files import atomic_write
-    from genstudio.runs.inference import load_model
+    from genstudio.runs.inference import load_model, sample_array
 
     out = Path(args.output)
     suffix = out.suffix.lower()
@@ -80,10 +80,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not tabular and suffix == ".csv":
         raise UsageError(f"-o {out}: only runs on tabular data sample to .csv; write a .png or a .npy")
     g = torch.Generator(device=loaded.device).manual_seed(args.seed)
+    spec = loaded.model.spec
     try:
         with torch.no_grad():
             chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
-        arr = np.concatenate([c.detach().float().cpu().numpy() for c in chunks]).astype(np.float32)
+        arr = np.concatenate([sample_array(c, spec) for c in chunks])
     except Exception as exc:  # plugin code: say whose, without a traceback
         plugin = host.plugin_of_model(loaded.run.model)
         raise PluginError(f"plugin {plugin!r} failed while sampling: {type(exc).__name__}: {exc}") from exc

@@ -41,6 +41,7 @@ from genstudio.api import (
 )
 from genstudio.data.grid import picture, save_png
 from genstudio.files import atomic_write, atomic_write_text
+from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
 from genstudio.runs.workspace import Workspace
 from genstudio.training import checkpoint as ckpt
@@ -761,15 +762,10 @@ def _plain_option(value: Any) -> Any:
 
 
 def _to_numpy(out: Any, spec: DataSpec) -> np.ndarray:
-    if isinstance(out, torch.Tensor):
-        out = out.detach().float().cpu().numpy()
-    arr = np.asarray(out, dtype=np.float32)
-    if arr.shape[1:] != tuple(spec.shape):
-        raise _PluginFailureError(
-            "sampling (sample)",
-            ValueError(f"sample() returned shape {arr.shape}; expected (n, {', '.join(map(str, spec.shape))})"),
-        )
-    return arr
+    try:
+        return sample_array(out, spec)
+    except ValueError as exc:
+        raise _PluginFailureError("sampling (sample)", exc) from None
 
 
 def _evaluate(model: Any, x: torch.Tensor, y: torch.Tensor | None, bs: int, image: bool) -> dict[str, float]:

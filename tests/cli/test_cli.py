@@ -333,3 +333,35 @@ def test_a_file_named_as_idx_with_a_wrong_magic_number_says_so(ws, capsys, tmp_p
     code, out, err = run(capsys, "data", "show", name)
     assert code == 2 and "Traceback" not in out + err
     assert f"{tmp_path / name}: not an IDX file: it starts with the bytes 12 34 56 78; expected 00 00" in err
+
+
+WIDE_DROPIN = """
+from genstudio.api import hookimpl
+from genstudio.testing import TinyModel
+
+class Wide(TinyModel):
+    '''Samples spread over [-1, 2]: a decoder whose means leave the data's range.'''
+    name = "tiny-wide"
+
+    def sample(self, n, generator=None):
+        return super().sample(n, generator) * 3 - 1
+
+@hookimpl
+def genstudio_register_models(registry):
+    registry.add(Wide)
+"""
+
+
+def test_image_samples_are_clamped_to_the_unit_range(ws, capsys, tmp_path):
+    (ws / "plugins" / "wide_models.py").write_text(WIDE_DROPIN)
+    code, out, _ = run(capsys, "train", "tiny-wide", "--data", "tiny", "--steps", "4", "--json")
+    assert code == 0
+    grids = [json.loads(line)["path"] for line in out.splitlines() if '"samples"' in line]
+    for grid in grids:  # the run folder's raw samples, beside each grid
+        arr = np.load(Path(grid).with_suffix(".npy"), allow_pickle=False)
+        assert arr.dtype == np.float32 and arr.min() >= 0 and arr.max() <= 1 and (arr == 0).any() and (arr == 1).any()
+    npy = tmp_path / "s.npy"
+    code, _, _ = run(capsys, "sample", "1", "-n", "600", "-o", str(npy))
+    arr = np.load(npy, allow_pickle=False)
+    assert code == 0 and arr.shape == (600, 1, 8, 8) and arr.dtype == np.float32
+    assert arr.min() == 0 and arr.max() == 1

@@ -206,3 +206,19 @@ def test_no_temporary_files_are_left_behind(tmp_path):
         "step-000000004.json",
         "step-000000004.safetensors",
     ]
+
+
+def test_sample_array_clamps_images_only_and_checks_the_shape():
+    from genstudio.api import DataSpec
+    from genstudio.runs.inference import sample_array
+
+    images = DataSpec("image", (1, 2, 2), 3)
+    wide = torch.linspace(-1, 2, 12).reshape(3, 1, 2, 2)
+    for out in (wide, wide.numpy().astype(np.float64)):
+        arr = sample_array(out, images)
+        assert arr.dtype == np.float32 and arr.shape == (3, 1, 2, 2)
+        np.testing.assert_array_equal(arr, np.clip(wide.numpy(), 0, 1))
+    vectors = DataSpec("vector", (2,), 3, value_range=(-5.0, 5.0))
+    np.testing.assert_array_equal(sample_array(torch.full((3, 2), -4.0), vectors), np.full((3, 2), -4.0, np.float32))
+    with pytest.raises(ValueError, match=r"sample\(\) returned shape \(3, 4\); expected \(n, 1, 2, 2\)"):
+        sample_array(torch.zeros(3, 4), images)
