@@ -11,6 +11,7 @@ Data is moved to the device once and batched by index.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import concurrent.futures
 import contextlib
@@ -57,9 +58,13 @@ SAMPLE_SEED_OFFSET = 1_000_003
 
 
 class _NonFiniteLossError(Exception):
-    def __init__(self, key: str, step: int, value: float):
+    """A loss became NaN or infinite at ``step``. ``good`` holds the values of the steps
+    before it that were collected with it, ``{key: (steps, values, walls)}``: they are kept."""
+
+    def __init__(self, key: str, step: int, value: float, good: dict[str, tuple[list, list, list]] | None = None):
         super().__init__(f"loss {key!r} became {value} at step {step}")
         self.key, self.step, self.value = key, step, value
+        self.good = good or {}
 
 
 class _PluginFailureError(Exception):
@@ -603,12 +608,18 @@ class Trainer:
                 run_id, self.step, status=status, elapsed=elapsed_now(), losses=dict(latest), checkpoint=last_ckpt_path
             )
         except _NonFiniteLossError as exc:
-            salvage()  # what was logged before the bad step stays
+            # every value of the steps before the bad one stays, and the run ends at the last good step
+            unsaved.extend(
+                (st, k, v, w) for k, (steps, vals, walls) in exc.good.items() for st, v, w in zip(steps, vals, walls)
+            )
+            latest.update(_means(exc.good))
+            self.step = exc.step - 1
+            salvage()
             message = f"{exc}; the run stopped"
             if last_ckpt_path:
                 message += f" and its last good checkpoint (step {_step_of(last_ckpt_path)}) is kept"
             self.store.add_message(run_id, exc.step, "error", message)
-            yield ev.Failed(run_id, exc.step, message=message, plugin=self.plugin, checkpoint=last_ckpt_path)
+            yield ev.Failed(run_id, self.step, message=message, plugin=self.plugin, checkpoint=last_ckpt_path)
         except _PluginFailureError as exc:
             salvage()
             yield self._failed(exc.doing, exc.exc, plugin=self.plugin, checkpoint=last_ckpt_path)
@@ -787,7 +798,8 @@ def _collect(
     pending: list[tuple[int, float, dict[str, Any]]],
 ) -> tuple[dict[str, tuple[list, list, list]], dict[str, float]]:
     """Per-step loss dicts -> ``{key: (steps, values, walls)}`` and the means. Tensors are
-    converted in one go (one device sync), and a non-finite value raises :class:`_NonFiniteLossError`."""
+    converted in one go (one device sync), and a non-finite value raises :class:`_NonFiniteLossError`
+    for the earliest step that has one, carrying the values of the steps before it."""
     by_key: dict[str, tuple[list, list, list]] = {}
     tensors: list[tuple[list, int, torch.Tensor]] = []
     for step, wall, losses in pending:
@@ -804,12 +816,26 @@ def _collect(
         converted = torch.stack([t.detach().float().reshape(()) for _, _, t in tensors]).cpu().tolist()
         for (vals, i, _), value in zip(tensors, converted):
             vals[i] = value
+    bad: tuple[str, int, float] | None = None  # the earliest step with a non-finite value, over every key
     for key, (steps, vals, _) in by_key.items():
         for step, value in zip(steps, vals):
             if not math.isfinite(value):
-                raise _NonFiniteLossError(key, step, value)
-    means = {k: float(np.mean(v[1])) for k, v in by_key.items()}
-    return by_key, means
+                if bad is None or step < bad[1]:
+                    bad = (key, step, value)
+                break
+    if bad is not None:
+        key, step, value = bad
+        good: dict[str, tuple[list, list, list]] = {}
+        for k, (steps, vals, walls) in by_key.items():
+            n = bisect.bisect_left(steps, step)  # steps come in order; those before the bad one are finite
+            if n:
+                good[k] = (steps[:n], vals[:n], walls[:n])
+        raise _NonFiniteLossError(key, step, value, good)
+    return by_key, _means(by_key)
+
+
+def _means(by_key: dict[str, tuple[list, list, list]]) -> dict[str, float]:
+    return {k: float(np.mean(v[1])) for k, v in by_key.items()}
 
 
 def _finite(d: dict[str, float]) -> dict[str, float]:

@@ -175,6 +175,43 @@ def test_a_nan_loss_stops_the_run_naming_the_loss_and_step_and_keeps_the_last_ch
     assert run.status == "failed" and "became nan" in run.error
 
 
+def test_after_a_nan_loss_every_value_before_it_is_kept_and_the_run_ends_at_the_last_good_step(gs_train):
+    # losses are checked when they are flushed: with no timer flush, at the checkpoint of step 40
+    trainer, events = gs_train(
+        "tiny-nan", steps=100, checkpoint_every=10, sample_every=1000, event_rate=0.01, config={"fail_at": 35}
+    )
+    failed = events[-1]
+    assert failed.type == "failed" and failed.step == 34
+    assert failed.message.startswith("loss 'nll' became nan at step 35; the run stopped")
+    assert failed.message.endswith("and its last good checkpoint (step 30) is kept")
+    assert not any(e.type == "progress" and e.step > 30 for e in events)  # steps 31-34 reach the store only
+    store = RunStore(trainer.workspace)
+    for key in ("nll", "scale"):
+        assert list(losses_by_step(store, trainer.run.id, key)) == list(range(1, 35)), key
+    run = store.get_run(trainer.run.id)
+    assert run.status == "failed" and run.step == 34 and trainer.step == 34
+    assert run.summary["nll"] == pytest.approx(
+        np.mean([losses_by_step(store, run.id, "nll")[s] for s in range(31, 35)])
+    )
+
+
+def test_the_earliest_non_finite_step_is_reported_whichever_loss_has_it():
+    from genstudio.training.loop import _collect, _NonFiniteLossError
+
+    pending = [
+        (
+            step,
+            float(step),
+            {"a": torch.tensor(float("nan") if step == 4 else 1.0), "b": float("inf") if step == 3 else 2.0},
+        )
+        for step in range(1, 6)
+    ]
+    with pytest.raises(_NonFiniteLossError) as err:
+        _collect(pending)
+    assert (err.value.key, err.value.step) == ("b", 3)
+    assert err.value.good == {"a": ([1, 2], [1.0, 1.0], [1.0, 2.0]), "b": ([1, 2], [2.0, 2.0], [1.0, 2.0])}
+
+
 def test_a_plugin_that_raises_fails_the_run_with_its_name_and_traceback(gs_train):
     trainer, events = gs_train("tiny-broken", steps=50, config={"fail_at": 4})
     failed = events[-1]
