@@ -26,8 +26,9 @@ def cell_at(x: float, y: float, n: int, h: int, w: int, pad: int = 1, cols: int 
 
 
 class GridView(QGraphicsView):
-    """Shows a picture; the wheel zooms around the mouse, dragging pans, a click emits
-    ``clicked(x, y)`` in the picture's pixel coordinates."""
+    """Shows a picture; the wheel zooms around the mouse, dragging pans, a double click fits
+    the picture to the view again, a click emits ``clicked(x, y)`` in the picture's pixel
+    coordinates."""
 
     clicked = Signal(float, float)
 
@@ -70,6 +71,9 @@ class GridView(QGraphicsView):
         super().resizeEvent(event)
         if self._fit:
             self.fit()
+
+    def mouseDoubleClickEvent(self, event: Any) -> None:  # noqa: N802
+        self.fit()
 
     def mousePressEvent(self, event: Any) -> None:  # noqa: N802
         self._press = event.position()

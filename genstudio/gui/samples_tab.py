@@ -101,6 +101,9 @@ class SamplesTab(QWidget):
         self.generate_button = QPushButton("Generate more")
         self.generate_button.setToolTip("Draw new samples from the current weights")
         self.generate_button.clicked.connect(self.generate_more)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Fit the grid to the view after zooming (or double-click it)")
+        self.fit_button.clicked.connect(lambda: self.view.fit())
         self.save_button = QPushButton("Save grid…")
         self.save_button.clicked.connect(self.save_grid)
         self.chain_button = QPushButton("Sampling process")
@@ -143,7 +146,8 @@ class SamplesTab(QWidget):
         self.error = ErrorBox()
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
-        for w in (self.follow, self.density, self.generate_button, self.chain_button, self.save_button):
+        controls = (self.follow, self.density, self.fit_button, self.generate_button, self.chain_button)
+        for w in (*controls, self.save_button):
             bar.addWidget(w)
         history = QHBoxLayout()
         history.addWidget(QLabel("History"))
@@ -187,6 +191,7 @@ class SamplesTab(QWidget):
         self.density.setVisible(kind == "vector" and "log_prob" in caps and (self.access.spec.dim == 2))
         self.graph.setVisible("structure" in caps)
         self.save_button.setEnabled(self.pixels is not None and kind == "image")
+        self.fit_button.setVisible(kind == "image")
         self.stack.setCurrentIndex({"image": 0, "vector": 1, "tabular": 2}.get(kind, 0))
 
     def _run_changed(self) -> None:

@@ -55,7 +55,10 @@ def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_
     trained(window, qtbot, steps=20)
     tab = window.samples
     window.tabs.setCurrentWidget(tab)
-    tab._clicked(1 + 9 * 2 + 3, 1 + 3)  # the third sample of the first row
+    # a real click with the mouse, at the widget pixel that shows the third sample of the first row
+    view = tab.view
+    at = view.mapFromScene(1 + 9 * 2 + 4.5, 1 + 4.5)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
     assert tab.selected == 2 and tab.enlarged.pixmap() is not None and tab.save_one.isEnabled()
     out = iter([str(tmp_path / "grid.png"), str(tmp_path / "one.png")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(out), "PNG"))
@@ -80,6 +83,11 @@ def test_wheel_zooms_the_grid(window, qtbot):
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)  # fmt: skip
     view.wheelEvent(event)
     assert view.transform().m11() == pytest.approx(before * 1.25)
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.viewport().rect().center())
+    assert view.transform().m11() == pytest.approx(before)  # a double click fits it again
+    view.wheelEvent(event)
+    qtbot.mouseClick(window.samples.fit_button, Qt.MouseButton.LeftButton)
+    assert view.transform().m11() == pytest.approx(before)
 
 
 def test_generate_more_draws_from_the_current_weights(window, qtbot):
@@ -288,6 +296,37 @@ def test_continuing_a_finished_run(window, qtbot, monkeypatch):
     run = RunStore(window.studio.workspace).get_run(1)
     assert run.step == 35 and run.status == "finished"
     assert window.training.plot.curves["nll"].n == 35  # the earlier curve came back, then grew
+
+
+def test_continuing_a_stopped_run_finishes_it(window, qtbot, monkeypatch):
+    choose(window, qtbot)
+    window.training.length.setValue(400)
+    with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
+        window.training.start()
+    session = window.training.session
+    qtbot.waitUntil(lambda: session.trainer.step >= 20, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as stopped:
+        window.training.stop()
+    assert stopped.args[0].status == "stopped"
+    at = stopped.args[0].step
+    runs = window.runs
+    runs.refresh()
+    runs.select_run(1)
+    offered = []
+
+    def get_int(parent, title, label, value, *args):
+        offered.append((label, value))
+        return value, True  # the user accepts what is offered: the steps left
+
+    monkeypatch.setattr(QInputDialog, "getInt", get_int)
+    ended = []
+    window.studio.training_ended.connect(ended.append)
+    runs.continue_selected()
+    qtbot.waitUntil(lambda: bool(ended), timeout=TIMEOUT)
+    assert f"It stopped at {at:,} of 400" in offered[0][0] and offered[0][1] == 400 - at
+    assert ended[-1].type == "finished" and ended[-1].step == 400
+    run = RunStore(window.studio.workspace).get_run(1)
+    assert run.step == 400 and run.status == "finished"
 
 
 def test_a_bayesian_networks_graph_is_drawn_with_its_samples(window, qtbot, tmp_path):
