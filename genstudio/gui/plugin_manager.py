@@ -111,6 +111,10 @@ class PluginManagerDialog(QDialog):
         self.install_folder_button = QPushButton("Install folder…")
         self.install_folder_button.setToolTip("Install a project folder in editable mode: edits take effect on restart")
         self.uninstall_button = QPushButton("Uninstall…")
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip(
+            "Look for plugins again: packages installed from a terminal, files dropped in the plugins folder"
+        )
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.close_button = QPushButton("Close")
@@ -118,6 +122,7 @@ class PluginManagerDialog(QDialog):
         self.install_file_button.clicked.connect(self.ask_file)
         self.install_folder_button.clicked.connect(self.ask_folder)
         self.uninstall_button.clicked.connect(self.uninstall_selected)
+        self.refresh_button.clicked.connect(self.refresh)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
 
@@ -129,7 +134,10 @@ class PluginManagerDialog(QDialog):
         )
 
         buttons = QHBoxLayout()
-        for b in (self.install_button, self.install_file_button, self.install_folder_button, self.uninstall_button):
+        for b in (
+            self.install_button, self.install_file_button, self.install_folder_button, self.uninstall_button,
+            self.refresh_button,
+        ):  # fmt: skip
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
@@ -410,6 +418,13 @@ class PluginManagerDialog(QDialog):
         if self.run is not None:
             run_in_background(self.run.cancel)  # it waits for pip to exit: not on this thread
 
+    def refresh(self) -> None:
+        """Discover the plugins again, for what changed outside this dialog (pip in a terminal,
+        a file dropped in the workspace's plugins folder)."""
+        if self._may_change():
+            self._say("Looking for plugins…")
+            self._rebuild(outcome="refreshed")
+
     def _rebuild(self, before: set[Path] | None = None, replaced: list[str] | tuple = (), outcome: str = "") -> None:
         self._set_busy(True)
 
@@ -451,6 +466,7 @@ class PluginManagerDialog(QDialog):
             if self.installer.unavailable:
                 b.setToolTip(self.installer.unavailable)
         self.table.setEnabled(not busy)
+        self.refresh_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         if not busy:
             self._cancel_requested = False

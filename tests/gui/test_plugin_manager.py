@@ -69,6 +69,17 @@ def test_switching_a_plugin_off_and_on_updates_the_model_panel(window, qtbot, co
     assert "vae" in families(window) and disabled_plugins() == set()
 
 
+def test_refresh_finds_a_plugin_added_outside_the_dialog(window, qtbot, config):
+    dialog = open_dialog(window, qtbot)
+    assert dialog.row_of("late") < 0
+    plugins = window.studio.workspace.plugins_dir
+    plugins.mkdir()
+    (plugins / "late.py").write_text(BROKEN)  # dropped in while the window is open
+    with qtbot.waitSignal(dialog.host_rebuilt, timeout=TIMEOUT):
+        qtbot.mouseClick(dialog.refresh_button, Qt.MouseButton.LeftButton)
+    assert dialog.row_of("late") >= 0 and cell(dialog, "late", 5).text() == "failed"
+
+
 def test_a_failing_plugin_is_shown_with_its_error_and_traceback(window, qtbot, config):
     plugins = window.studio.workspace.plugins_dir
     plugins.mkdir()
