@@ -112,6 +112,35 @@ def test_the_config_form_round_trips_to_the_run(window, qtbot):
     assert "--latent-dim 7 " in run.command and "--binarize" in run.command and "--steps 20" in run.command
 
 
+def test_the_run_settings_of_the_training_tab_reach_the_run(window, qtbot):
+    import re
+
+    choose(window, qtbot, data="tiny", family="tiny")
+    tab = window.training
+    tab.length_unit.setCurrentText("epochs")
+    tab.length.setValue(3)
+    tab.batch_size.setValue(16)
+    tab.seed.setValue(7)
+    tab.device.setCurrentText("cpu")
+    tab.cpu_threads.setValue(1)
+    texts = []
+    window.studio.training_started.connect(
+        lambda s: s.event_arrived.connect(lambda e: texts.append(tab.status.text()) if e.type == "progress" else None)
+    )
+    last = train(window, qtbot, steps=3)  # `steps` sets the length: 3 epochs
+    assert last.type == "finished"
+    run = RunStore(window.studio.workspace).get_run(last.run)
+    st = run.settings
+    assert (st["epochs"], st["steps"], st["batch_size"], st["seed"], st["device"], st["cpu_threads"]) == (
+        3, None, 16, 7, "cpu", 1,
+    )  # fmt: skip
+    # 96 tiny images, 10% held out: 86 to train, 5 batches of 16 an epoch
+    assert run.total_steps == 3 * (86 // 16) and run.step == run.total_steps
+    assert "--epochs 3" in run.command and "--batch-size 16" in run.command and "--seed 7" in run.command
+    assert any(re.match(r"Run \d+: [\d,.]+ steps/s · ETA \d+:\d\d · elapsed \d+:\d\d · epoch [\d.]+$", t)
+               for t in texts), texts  # fmt: skip
+
+
 def test_a_plugin_that_fails_mid_training_shows_its_error_and_the_window_keeps_working(window, qtbot):
     choose(window, qtbot, family="tiny-broken")
     last = train(window, qtbot, steps=50)
