@@ -83,3 +83,32 @@ def test_the_scaffold_templates_do_not_unpickle():
     for path in TEMPLATES:
         text = path.read_text()
         assert "pickle" not in text and "torch.load(" not in text, path
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the file named in ``marker``."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_pickled_weight_file_is_refused_without_running_its_code(tmp_path):
+    # behaviour, not only the scan: a .pt built to run code when unpickled is refused with a
+    # message naming it, and the code never runs
+    import torch
+
+    from genstudio.api import ConfigError
+    from genstudio.metrics.inception import load_inception
+
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "pt_inception-2015-12-05.pth"
+    torch.save({"Conv2d_1a_3x3.conv.weight": _Payload(str(marker))}, bad)
+    with pytest.raises(ConfigError, match=r"pt_inception-2015-12-05\.pth: not an Inception-v3 weight file"):
+        load_inception(bad)
+    assert not marker.exists()
+    # the same file through plain pickle semantics would have run it: the test's payload is live
+    torch.load(bad, weights_only=False)
+    assert marker.exists()
