@@ -365,3 +365,36 @@ def test_image_samples_are_clamped_to_the_unit_range(ws, capsys, tmp_path):
     arr = np.load(npy, allow_pickle=False)
     assert code == 0 and arr.shape == (600, 1, 8, 8) and arr.dtype == np.float32
     assert arr.min() == 0 and arr.max() == 1
+
+
+SAMPLE_FAILS_DROPIN = """
+from genstudio.api import hookimpl
+from genstudio.testing import TinyModel
+
+class NoSamples(TinyModel):
+    name = "tiny-nosample"
+
+    def sample(self, n, generator=None):
+        raise RuntimeError("cannot sample on purpose")
+
+@hookimpl
+def genstudio_register_models(registry):
+    registry.add(NoSamples)
+"""
+
+
+def test_a_plugin_whose_sample_raises_fails_the_run_naming_it_and_sampling(ws, capsys):
+    (ws / "plugins" / "nosample_models.py").write_text(SAMPLE_FAILS_DROPIN)
+    code, out, err = run(capsys, "train", "tiny-nosample", "--data", "tiny", "--steps", "5")
+    assert code == 1 and "Traceback" not in out + err
+    assert (
+        "failed at step 0: plugin 'nosample_models' failed while sampling (sample): "
+        "RuntimeError: cannot sample on purpose" in err
+    )
+    code, out, _ = run(capsys, "train", "tiny-nosample", "--data", "tiny", "--steps", "5", "--json")
+    failed, last = (json.loads(line) for line in out.splitlines()[-2:])
+    assert code == 1 and failed["event"] == "failed" and failed["plugin"] == "nosample_models"
+    assert "cannot sample on purpose" in failed["traceback"]
+    assert last["status"] == "failed" and "failed while sampling (sample)" in last["error"]
+    store = RunStore(Workspace(ws))
+    assert store.get_run(2).status == "failed" and "failed while sampling" in store.get_run(2).error
