@@ -222,3 +222,25 @@ def test_sample_array_clamps_images_only_and_checks_the_shape():
     np.testing.assert_array_equal(sample_array(torch.full((3, 2), -4.0), vectors), np.full((3, 2), -4.0, np.float32))
     with pytest.raises(ValueError, match=r"sample\(\) returned shape \(3, 4\); expected \(n, 1, 2, 2\)"):
         sample_array(torch.zeros(3, 4), images)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_written_files_get_the_mode_of_any_new_file_under_the_umask(tmp_path):
+    import stat
+
+    from genstudio.files import atomic_write, atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("made by open()")
+    usual = stat.S_IMODE(plain.stat().st_mode)
+    assert usual != 0o600  # the test means something only under a umask that lets others read
+    written = [
+        atomic_write_text(tmp_path / "a.json", "{}"),
+        atomic_write(tmp_path / "b.npy", lambda f: np.save(f, np.zeros(2), allow_pickle=False)),
+        ckpt.save_checkpoint(tmp_path / "checkpoints", 1, {"w": torch.zeros(2)}, {"step": 1}),
+        *ckpt.checkpoint_paths(tmp_path / "checkpoints", 1),
+    ]
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) == usual, path
+    atomic_write_text(tmp_path / "a.json", "{} again")  # replacing a file too
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == usual
