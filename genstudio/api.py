@@ -159,10 +159,14 @@ class Param:
         return "--" + self.name.replace("_", "-")
 
     def describe_range(self) -> str:
+        """What values are allowed, as error messages and help show it: ``[1, 512]``,
+        ``one of a, b``, ``true or false``, or ``any text``."""
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
         if self.type is bool:
             return "true or false"
+        if self.type not in (int, float):
+            return "any text"
 
         def num(v: float) -> str:
             return str(int(v)) if self.type is int else f"{v:g}"

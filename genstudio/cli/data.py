@@ -46,7 +46,8 @@ def cmd_data(args: argparse.Namespace) -> int:
                             "type": p.type.__name__,
                             "default": p.default,
                             "help": p.help,
-                            "allowed": p.describe_range(),
+                            # free text has no range to show
+                            "allowed": None if p.type is str and p.choices is None else p.describe_range(),
                         }
                         for p in params(cls.Options)
                     ],
@@ -64,7 +65,8 @@ def cmd_data(args: argparse.Namespace) -> int:
             for it in (i for i in items if i["kind"] == group):
                 print(f"  {it['name']:14} {it['description']}")
                 for o in it["options"]:
-                    print(f"  {'':14}   {(o['name'] + '=' + str(o['default'])):18} {o['help']} ({o['allowed']})")
+                    allowed = f" ({o['allowed']})" if o["allowed"] else ""
+                    print(f"  {'':14}   {(o['name'] + '=' + str(o['default'])):18} {o['help']}{allowed}")
         return EXIT_OK
     data = load_dataset(host, args.source, args.data_option, cache_dir=workspace.cache_dir, progress=LoadProgress())
     spec = data.spec

@@ -398,3 +398,15 @@ def test_a_plugin_whose_sample_raises_fails_the_run_naming_it_and_sampling(ws, c
     assert last["status"] == "failed" and "failed while sampling (sample)" in last["error"]
     store = RunStore(Workspace(ws))
     assert store.get_run(2).status == "failed" and "failed while sampling" in store.get_run(2).error
+
+
+def test_data_list_shows_ranges_of_numbers_and_choices_and_none_for_text(ws, capsys):
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0 and "inf, inf" not in out
+    lines = {line.split()[0]: line for line in out.splitlines() if "=" in (line.split() or [""])[0]}
+    assert lines["key="].endswith("empty picks x, data, images or the only array")
+    assert lines["layout=auto"].endswith("(one of auto, nchw, nhwc)")
+    assert lines["size=0"].endswith("([0, 4096])") and lines["crop=False"].endswith("(true or false)")
+    code, out, _ = run(capsys, "data", "list", "--json")
+    options = {o["name"]: o for d in json.loads(out) if d["name"] == "idx" for o in d["options"]}
+    assert options["labels"]["allowed"] is None

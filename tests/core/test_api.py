@@ -84,6 +84,12 @@ def test_param_refuses_with_the_allowed_values(name, text, message):
     assert str(info.value).startswith(f"{name}: ")
 
 
+def test_describe_range_gives_numbers_a_range_and_text_none():
+    ranges = [p.describe_range() for p in params(Cfg)]
+    assert ranges == ["[1, 512]", "[1e-06, 1]", "one of relu, tanh", "true or false", "[-inf, inf]"]
+    assert Param("path", str, "").describe_range() == "any text"
+
+
 def test_param_rules_are_checked_when_declared():
     with pytest.raises(ValueError, match="positive min"):
         param(1.0, log=True)
