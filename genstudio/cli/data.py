@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from genstudio.api import params
-from genstudio.cli.common import EXIT_OK, json_arg, make_host, open_workspace, out, workspace_arg
+from genstudio.cli.common import EXIT_OK, UsageError, json_arg, make_host, open_workspace, out, workspace_arg
 from genstudio.cli.train import LoadProgress
+from genstudio.data.grid import PICTURE_FORMATS, picture_format
 
 
 def add_parsers(sub: Any) -> None:
@@ -19,7 +20,9 @@ def add_parsers(sub: Any) -> None:
     ds = data_sub.add_parser("show", help="load a source and describe it")
     ds.add_argument("source", metavar="SOURCE", help="a built-in source's name or a path")
     ds.add_argument("--data-option", action="append", default=[], metavar="K=V", help="a source option (repeatable)")
-    ds.add_argument("--grid", metavar="FILE.png", help="save a picture of the first examples")
+    ds.add_argument(
+        "--grid", metavar="FILE.png", help="save a picture of the first examples (.png, or .jpg, .bmp, .webp...)"
+    )
     workspace_arg(ds)
     json_arg(ds)
     data.set_defaults(handler=cmd_data)
@@ -68,6 +71,8 @@ def cmd_data(args: argparse.Namespace) -> int:
                     allowed = f" ({o['allowed']})" if o["allowed"] else ""
                     print(f"  {'':14}   {(o['name'] + '=' + str(o['default'])):18} {o['help']}{allowed}")
         return EXIT_OK
+    if args.grid and picture_format(args.grid) is None:
+        raise UsageError(f"--grid {args.grid}: write a picture file: {', '.join(PICTURE_FORMATS)}")
     data = load_dataset(host, args.source, args.data_option, cache_dir=workspace.cache_dir, progress=LoadProgress())
     spec = data.spec
     info = {
@@ -77,11 +82,11 @@ def cmd_data(args: argparse.Namespace) -> int:
         "dtype": str(data.x.dtype),
     }
     if args.grid:
-        from genstudio.data.grid import picture, save_png
+        from genstudio.data.grid import picture, save_picture
 
         sample = data.as_float(slice(0, 64 if spec.kind == "image" else 5000))
         scale = 1 if spec.kind != "image" else max(1, min(4, 64 // max(spec.shape[-2:])))
-        save_png(args.grid, picture(sample), scale=scale)
+        save_picture(args.grid, picture(sample), scale=scale)
         info["grid"] = str(args.grid)
     if args.json:
         out(info)

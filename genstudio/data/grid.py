@@ -96,13 +96,50 @@ def picture(samples: np.ndarray, reference: np.ndarray | None = None, nrow: int 
     return scatter_image(samples, reference)
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
+#: File suffixes a picture can be saved under, and the Pillow format each names.
+PICTURE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def picture_format(path: str | Path) -> str | None:
+    """The Pillow format a file's suffix names (``x.jpg`` -> ``JPEG``), or ``None``."""
+    return PICTURE_FORMATS.get(Path(path).suffix.lower())
+
+
+def image_bytes(pixels: np.ndarray, fmt: str = "PNG") -> bytes:
     from PIL import Image
 
     arr = pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    # JPEG's default quality (75) smears the one-pixel gaps of a grid
+    Image.fromarray(arr).save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    return image_bytes(pixels, "PNG")
+
+
+def save_picture(path: str | Path, pixels: np.ndarray, scale: int = 1) -> Path:
+    """Save uint8 pixels (H, W), (H, W, 1) or (H, W, 3) in the format the suffix of ``path``
+    names (:data:`PICTURE_FORMATS`), enlarged ``scale`` times. An unknown suffix raises
+    :class:`ValueError`."""
+    from genstudio.files import atomic_write_bytes
+
+    fmt = picture_format(path)
+    if fmt is None:
+        raise ValueError(f"{path}: not a picture file name; use one of {', '.join(PICTURE_FORMATS)}")
+    if scale > 1:
+        pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+    return atomic_write_bytes(path, image_bytes(pixels, fmt))
 
 
 def save_png(path: str | Path, pixels: np.ndarray, scale: int = 1) -> Path:

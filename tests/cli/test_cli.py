@@ -410,3 +410,15 @@ def test_data_list_shows_ranges_of_numbers_and_choices_and_none_for_text(ws, cap
     code, out, _ = run(capsys, "data", "list", "--json")
     options = {o["name"]: o for d in json.loads(out) if d["name"] == "idx" for o in d["options"]}
     assert options["labels"]["allowed"] is None
+
+
+def test_data_show_grid_is_saved_in_the_format_its_suffix_names(ws, capsys, tmp_path):
+    from PIL import Image
+
+    for name, fmt in (("g.png", "PNG"), ("g.jpg", "JPEG"), ("g.JPEG", "JPEG"), ("g.bmp", "BMP"), ("g.webp", "WEBP")):
+        code, _, _ = run(capsys, "data", "show", "digits", "--grid", str(tmp_path / name))
+        with Image.open(tmp_path / name) as im:
+            assert code == 0 and im.format == fmt and im.size == (292, 292), name  # 8x8 of 8x8 digits, 4x
+    code, _, err = run(capsys, "data", "show", "digits", "--grid", str(tmp_path / "g.txt"))
+    assert code == 2 and f"--grid {tmp_path / 'g.txt'}: write a picture file: .png, .jpg" in err
+    assert not (tmp_path / "g.txt").exists()
