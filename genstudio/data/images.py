@@ -95,6 +95,17 @@ def _scan(root: Path) -> list[tuple[str, int, int]]:
     return out
 
 
+def _count_files(root: Path, limit: int = 100_000) -> int:
+    """Visible files under ``root`` (hidden ones skipped, as :func:`_scan` skips them), up to ``limit``."""
+    n = 0
+    for _, folders, names in os.walk(root):
+        folders[:] = [d for d in folders if not d.startswith(".")]
+        n += sum(not name.startswith(".") for name in names)
+        if n >= limit:
+            break
+    return n
+
+
 # --------------------------------------------------------------------------------------
 # Reading one image
 
@@ -398,6 +409,14 @@ class ImageFolder(DataSource):
         listing = _scan(root)
         if not listing:
             exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+            others = _count_files(root)
+            if others:
+                # typically images saved without an extension: found by their content, read by name
+                raise DataError(
+                    f"holds {_plural(others, 'file')}, but none with an image extension: an image folder "
+                    f"is read by extension ({exts}), here and in its sub-folders; give the images theirs",
+                    root,
+                )
             raise DataError(f"holds no images (looked for {exts} files here and in its sub-folders)", root)
         cache = _Cache(context.cache_dir, root, options, listing) if context.cache_dir is not None else None
         if cache is not None:

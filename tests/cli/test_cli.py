@@ -422,3 +422,17 @@ def test_data_show_grid_is_saved_in_the_format_its_suffix_names(ws, capsys, tmp_
     code, _, err = run(capsys, "data", "show", "digits", "--grid", str(tmp_path / "g.txt"))
     assert code == 2 and f"--grid {tmp_path / 'g.txt'}: write a picture file: .png, .jpg" in err
     assert not (tmp_path / "g.txt").exists()
+
+
+def test_a_folder_of_images_without_extensions_says_it_holds_files_but_no_image_extension(ws, capsys, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "noext"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((8, 8), 40 * k, np.uint8)).save(folder / f"img{k}", format="PNG")
+    (folder / ".hidden.png").write_bytes(b"")  # hidden files are never read, nor counted
+    code, out, err = run(capsys, "data", "show", str(folder))
+    assert code == 2 and "Traceback" not in out + err
+    assert f"{folder}: holds 3 files, but none with an image extension" in err
+    assert "(.bmp, .gif, .jpeg, .jpg, .png, .webp)" in err
