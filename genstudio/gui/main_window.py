@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio import __version__
+from genstudio.api import GenStudioError
 from genstudio.gui import theme
 from genstudio.gui.data_panel import DataPanel
 from genstudio.gui.evaluate_tab import EvaluateTab
@@ -253,7 +254,12 @@ class MainWindow(QMainWindow):
         if self.training.running:
             QMessageBox.information(self, "Training", "Stop the run in progress before switching workspaces.")
             return
-        self.studio.set_workspace(Workspace(folder))
+        try:
+            workspace = Workspace(folder)
+        except GenStudioError as exc:  # a file in the way, a folder that cannot be made
+            QMessageBox.warning(self, "Open workspace", str(exc))
+            return
+        self.studio.set_workspace(workspace)
         self.load_plugins()  # the drop-in folder is the workspace's own
 
     def _workspace_changed(self, workspace: Workspace) -> None:

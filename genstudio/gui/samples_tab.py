@@ -378,9 +378,13 @@ class SamplesTab(QWidget):
         seed = 10_000 + self._generation
         n = 64 if self._kind() == "image" else 1000
 
+        spec = self.access.spec
+
         def draw(model: Any) -> np.ndarray:
+            from genstudio.runs.inference import sample_array  # the host's one contract for samples
+
             g = torch.Generator(device=getattr(model, "device", "cpu")).manual_seed(seed)
-            return model.sample(n, generator=g).detach().float().cpu().numpy()
+            return sample_array(model.sample(n, generator=g), spec)
 
         self.follow.setChecked(False)
         self.access.call(

@@ -215,6 +215,17 @@ def test_opening_a_workspace_switches_runs_and_plugins(window, qtbot, tmp_path):
     assert str(other.resolve()) in window.workspace_label.text()
 
 
+def test_a_workspace_that_cannot_be_used_is_named_and_the_window_stays(window, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    said = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: said.append(text))
+    before = window.studio.workspace.root
+    window.open_workspace(str(blocker))
+    assert len(said) == 1 and "a-file" in said[0]
+    assert window.studio.workspace.root == before
+
+
 def test_dropping_a_file_on_the_window_opens_it(window, qtbot, tmp_path):
     path = tmp_path / "points.npy"
     np.save(path, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
