@@ -83,6 +83,17 @@ def latest_metrics(rows: list[dict]) -> dict[tuple[str, str, str], float]:
     return out
 
 
+COLUMN_ORDER = ("fid", "kid", "is", "pr", "dc", "ppl", "nll", "memo")
+
+
+def column_order(column: tuple[str, str, str]) -> tuple:
+    """Metrics on features first, grouped by extractor, in the usual order (FID, KID, IS, ...);
+    then those computed on the model itself; a metric's headline key before its others."""
+    metric, key, extractor = column
+    rank = COLUMN_ORDER.index(metric) if metric in COLUMN_ORDER else len(COLUMN_ORDER)
+    return (extractor == "", extractor, rank, metric, key != metric, key)
+
+
 def short_extractor(identity: str) -> str:
     if not identity:
         return ""
@@ -302,7 +313,7 @@ class EvaluateTab(QWidget):
     def _fill_table(self, runs: list, stored: dict[int, list[dict]]) -> None:
         latest = {run_id: latest_metrics(rows) for run_id, rows in stored.items()}
         columns = sorted({col for values in latest.values() for col in values if not col[1].endswith("_std")},
-                         key=lambda c: (c[2], c[0], c[1]))  # fmt: skip
+                         key=column_order)  # fmt: skip
         shown = [r for r in runs if latest.get(r.id)]
         self.table.clear()
         self.table.setRowCount(len(shown))

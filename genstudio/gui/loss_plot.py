@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 
 from genstudio.gui.peaks import Pyramid
 
+LEGEND_ROWS = 7  # entries per legend column
 PALETTE = [
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
@@ -228,6 +229,8 @@ class LossPlot(QWidget):
                 symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour),
             )  # fmt: skip
             self.legend.removeItem(raw)
+            # a long legend (runs overlaid) goes into columns rather than down over the curves
+            self.legend.setColumnCount(1 + (len(self.legend.items) - 1) // LEGEND_ROWS)
             curve = Curve(key, item, raw)
             curve.weight = 0.0 if dashed else self.weight
             self.curves[key] = curve

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-from genstudio.gui.evaluate_tab import latest_metrics, short_extractor
+from genstudio.gui.evaluate_tab import column_order, latest_metrics, short_extractor
 from genstudio.runs.store import RunStore
 from tests.gui.conftest import TIMEOUT, choose, train
 
@@ -108,3 +108,13 @@ def test_latest_results_and_extractor_names():
     assert short_extractor("inception-v3:sha256=abc") == "inception-v3"
     assert short_extractor("classifier/123-abc") == "classifier"
     assert np.isfinite(latest_metrics(rows)[("fid", "fid", "raw")])
+
+
+def test_columns_put_feature_metrics_first_in_the_usual_order():
+    cols = [("memo", "nn_distance", ""), ("nll", "bpd", ""), ("nll", "nll", ""), ("kid", "kid", "c"),
+            ("pr", "recall", "c"), ("pr", "precision", "c"), ("fid", "fid", "c"), ("fid", "fid", "b")]  # fmt: skip
+    assert sorted(cols, key=column_order) == [
+        ("fid", "fid", "b"),
+        ("fid", "fid", "c"), ("kid", "kid", "c"), ("pr", "precision", "c"), ("pr", "recall", "c"),
+        ("nll", "nll", ""), ("nll", "bpd", ""), ("memo", "nn_distance", ""),
+    ]  # fmt: skip

@@ -339,3 +339,14 @@ def test_each_key_has_its_own_colour_and_its_validation_twin_shares_it(qtbot):
     assert len({colour["loss"], colour["recon"], colour["kl"], colour["run-2: loss"]}) == 4
     assert colour["val/loss"] == colour["loss"] and colour["run-2: val/loss"] == colour["run-2: loss"]
     assert plot.curves["val/loss"].weight == 0.0 and plot.curves["run-2: val/loss"].weight == 0.0
+
+
+def test_a_long_legend_goes_into_columns(qtbot):
+    from genstudio.gui.loss_plot import LEGEND_ROWS, LossPlot
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.append({f"run-{i}: loss": ([1, 2], [1.0, 0.5]) for i in range(LEGEND_ROWS)})
+    assert plot.legend.columnCount == 1
+    plot.append({"one more: loss": ([1, 2], [1.0, 0.5])})
+    assert plot.legend.columnCount == 2 and len(plot.legend.items) == LEGEND_ROWS + 1
