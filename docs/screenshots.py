@@ -1,7 +1,9 @@
-"""Regenerate docs/screenshots/*.png: the window while training, samples, latent, runs.
+"""Regenerate docs/screenshots/*.png: the window while training, samples, latent, evaluate, runs.
 
 Drives the real window offscreen as a user would: the built-in digits and the VAE are
-preselected, Train is pressed, and each tab is captured once there is something to show.
+preselected, Train is pressed, and each tab is captured once there is something to show. A
+first, shorter run with a 2-dimensional latent space gives the Runs and Evaluate tabs two
+comparable runs.
 
     python docs/screenshots.py [--steps N] [--out docs/screenshots]
 """
@@ -32,6 +34,7 @@ def pump(app: QApplication, until, timeout: float = 600.0) -> None:
 
 def start_and_wait(app: QApplication, win, at_step: float | None = None) -> None:
     """Press Train; wait for the new run to reach ``at_step`` (or to end)."""
+    pump(app, lambda: win.training.start_button.isEnabled())  # the last run has wound down
     before = win.training.session
     win.training.start()
     pump(app, lambda: win.training.session is not before and win.training.session is not None)
@@ -63,15 +66,12 @@ def main() -> None:
     win.load_plugins()
     pump(app, lambda: win.training.start_button.isEnabled())
 
-    # a first, short run on the moons, so the Runs tab has two runs to compare
-    win.data_panel.select_source("moons")
-    pump(app, lambda: win.studio.dataset is not None and win.studio.dataset.spec.source == "moons")
-    win.training.length.setValue(1500)
+    # a first, shorter run with a 2-D latent space, so the Runs tab compares two runs
+    win.model_panel.form.set_values({"latent_dim": 2})
+    win.training.length.setValue(args.steps // 2)
     start_and_wait(app, win)
 
-    win.data_panel.select_source("digits")
-    pump(app, lambda: win.studio.dataset is not None and win.studio.dataset.spec.source == "digits")
-    win.model_panel.select("vae")
+    win.model_panel.form.reset_values()
     win.training.length.setValue(args.steps)
     start_and_wait(app, win, at_step=args.steps * 0.6)
     win.tabs.setCurrentWidget(win.training)
@@ -82,8 +82,10 @@ def main() -> None:
     pump(app, lambda: not win.training.session.running)
 
     win.tabs.setCurrentWidget(win.samples)
-    win.samples._clicked(1 + 33 * 2 + 10, 1 + 33 + 10)  # enlarge one sample
-    pump(app, lambda: win.samples.samples is not None)
+    samples = win.samples
+    pump(app, lambda: samples.samples is not None)
+    _, _, h, w = samples.samples.shape
+    samples._clicked(1 + (w + 1) * 2 + w / 2, 1 + (h + 1) + h / 2)  # enlarge one: row 2, column 3
     app.processEvents()
     win.grab().save(str(out / "samples.png"))
 
@@ -100,6 +102,20 @@ def main() -> None:
     pump(app, lambda: latent.strip._pixmap is not None and latent.recon._pixmap is not None and not latent._busy)
     app.processEvents()
     win.grab().save(str(out / "latent.png"))
+
+    win.tabs.setCurrentWidget(win.evaluate)
+    evaluate = win.evaluate
+    evaluate.refresh()
+    for run in (1, 2):
+        evaluate.tick(run)
+    for name, box in evaluate.metric_boxes.items():
+        box.setChecked(name in ("fid", "kid", "pr", "nll", "memo"))
+    evaluate.n.setValue(1000)
+    evaluate.evaluate()
+    pump(app, lambda: not evaluate._busy)
+    evaluate.table.selectRow(1)
+    app.processEvents()
+    win.grab().save(str(out / "evaluate.png"))
 
     win.tabs.setCurrentWidget(win.runs)
     win.runs.refresh()
