@@ -182,12 +182,59 @@ def test_fid_of_a_set_with_itself_is_zero():
     assert fid(small, small) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_fid_with_singular_covariances():
-    # a constant feature and a duplicated one: both covariances are singular whatever N is
+#: (seed, N, D) -> FID of the first set of ``sets`` with itself, 0 in exact arithmetic, from
+#: pytorch-fid 0.3.0 (scipy 1.15.3) and torchmetrics 1.9.0, and the tolerance's scale (below)
+SAME_CASES = {
+    "full_rank": ((1, 600, 64), -5.684341886080802e-14, 2.842170943040401e-14, 1e-12),
+    "n_smaller_than_d": ((2, 10, 64), -4.156869550797637e-06, -4.416891357550412e-06, REL),
+}
+
+
+def same_tolerance(x: np.ndarray, scale: float) -> float:
+    """Absolute tolerance for an FID that is 0: a relative one would demand exact zeros. The
+    FID here is tr S + tr S - 2 tr sqrt(S S), terms near 2 tr S (126 and 130 for these sets)
+    cancelling, so the tolerance is ``scale`` times 2 tr S. Full rank: scipy's sqrtm is
+    accurate to rounding, the references land within 4.5e-16 of 2 tr S from 0, and ``scale`` is
+    1e-12. N < D: S S is singular, and a square root's error at a zero eigenvalue is the square
+    root of the rounding there (about 1e-8 relative, summed over the 55 null directions): the
+    references land 3.2e-8 and 3.4e-8 of 2 tr S below 0, so ``scale`` is the suite's 1e-6
+    (1.3e-4 here). GenStudio gives 0 in both cases; a negative FID is returned as 0."""
+    return scale * 2 * float(np.trace(feature_statistics(x)[1]))
+
+
+@pytest.mark.parametrize("case", list(SAME_CASES))
+def test_fid_of_a_set_with_itself_matches_recorded_references(case):
+    (seed, n, d), by_pytorch_fid, by_torchmetrics, scale = SAME_CASES[case]
+    a, _ = sets(seed, n, n, d)
+    tol = same_tolerance(a, scale)
+    value = fid(a, a)
+    assert abs(value - by_pytorch_fid) <= tol, (value, by_pytorch_fid, tol)
+    assert abs(value - by_torchmetrics) <= tol, (value, by_torchmetrics, tol)
+    assert abs(value - exact_fid(a, a)) <= tol
+
+
+@pytest.mark.parametrize("case", list(SAME_CASES))
+def test_fid_of_a_set_with_itself_matches_pytorch_fid_and_torchmetrics_live(case):
+    (seed, n, d), _, _, scale = SAME_CASES[case]
+    a, _ = sets(seed, n, n, d)
+    tol = same_tolerance(a, scale)
+    value = fid(a, a)
+    assert abs(value - pytorch_fid(a, a)) <= tol, (value, pytorch_fid(a, a), tol)
+    assert abs(value - torchmetrics_fid(a, a)) <= tol, (value, torchmetrics_fid(a, a), tol)
+
+
+def singular_sets() -> tuple[np.ndarray, np.ndarray]:
+    """Seed 5, 400 x 32 each, a constant feature and a duplicated one: both covariances are
+    singular whatever N is."""
     a, b = sets(5, 400, 400, 32)
     a[:, 3] = 0.0
     a[:, 7] = a[:, 6]
     b[:, 3] = 0.0
+    return a, b
+
+
+def test_fid_with_singular_covariances():
+    a, b = singular_sets()
     _, s1 = feature_statistics(a)
     assert np.linalg.matrix_rank(s1) < 32
     value = fid(a, b)
@@ -195,6 +242,13 @@ def test_fid_with_singular_covariances():
     assert close(value, 3.519861340564802)  # pytorch-fid 0.3.0, recorded
     assert close(value, 3.519861351564785)  # torchmetrics 1.9.0, recorded
     assert close(value, exact_fid(a, b))
+
+
+def test_fid_with_singular_covariances_matches_pytorch_fid_and_torchmetrics_live():
+    a, b = singular_sets()
+    value = fid(a, b)
+    assert close(value, pytorch_fid(a, b)), (value, pytorch_fid(a, b))
+    assert close(value, torchmetrics_fid(a, b)), (value, torchmetrics_fid(a, b))
 
 
 def test_fid_with_rank_one_covariances_is_exact():
