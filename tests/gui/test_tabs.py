@@ -167,7 +167,7 @@ def test_an_opened_run_whose_data_is_gone_says_so(window, qtbot, tmp_path):
     points = tmp_path / "points.npy"
     np.save(points, np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32))
     window.data_panel.open_source(str(points))
-    qtbot.waitUntil(lambda: window.studio.dataset is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.studio.data_source == str(points), timeout=TIMEOUT)
     window.model_panel.select("tiny")
     assert train(window, qtbot, steps=10).type == "finished"
     choose(window, qtbot, data="tiny", family="tiny")
