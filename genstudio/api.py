@@ -51,6 +51,7 @@ __all__ = [
     "Param",
     "PluginError",
     "TorchModel",  # noqa: F822 - made on first use, by __getattr__
+    "adam",
     "capabilities",
     "config_from_dict",
     "config_to_dict",
@@ -542,6 +543,23 @@ def __getattr__(name: str) -> Any:
         globals()["TorchModel"] = cls
         return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
+    """``torch.optim.Adam(params, **kwargs)``, fused where the parameters' device has a fused
+    kernel (CPU, CUDA, MPS), else the default implementation. The update and the state_dict
+    are Adam's (Kingma and Ba 2015) either way; fused, a step is one pass over each parameter
+    instead of a dozen small operations per tensor, which for a small network on a CPU is a
+    sizeable share of the step."""
+    import torch
+
+    params = list(params)
+    if "fused" not in kwargs and "foreach" not in kwargs:
+        try:
+            return torch.optim.Adam(params, fused=True, **kwargs)
+        except (RuntimeError, ValueError):  # a device or dtype without a fused kernel
+            pass
+    return torch.optim.Adam(params, **kwargs)
 
 
 def capabilities(model: Any) -> set[str]:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
 
 
 @dataclass
@@ -266,7 +266,7 @@ class Diffusion(TorchModel):
         self.ema = None
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.net).requires_grad_(False)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.opt = adam(self.net.parameters(), lr=config.lr)
         self.steps_done = 0
 
     # -- data space <-> model space -----------------------------------------------------------

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, ConfigError, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, ConfigError, DataSpec, TorchModel, adam, hookimpl, param
 
 LOG_2PI = math.log(2 * math.pi)
 LN_256 = math.log(256.0)
@@ -443,7 +443,7 @@ class Flow(TorchModel):
             self.register_buffer("centre", torch.tensor((lo + hi) / 2.0), persistent=False)
             # data units per unit of the flow's input: value_range maps to [-3, 3]
             self.register_buffer("scale", torch.tensor(max((hi - lo) / 6.0, 1e-6)), persistent=False)
-        self.opt = torch.optim.Adam(self.body.parameters(), lr=config.lr)
+        self.opt = adam(self.body.parameters(), lr=config.lr)
         self.steps_done = 0
 
     # -- the bijection ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genstudio.api import Batch, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
 
 
 @dataclass
@@ -237,8 +237,8 @@ class GAN(TorchModel):
         self.D = Discriminator(body, features, max(self.num_classes, 1), config.conditional, sn)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if config.ema_decay > 0 else None
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.opt_g = adam(self.G.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = adam(self.D.parameters(), lr=config.lr_d, betas=betas)
         # fixed noise for the mode-collapse check, from its own seed: the run's random stream is untouched
         g = torch.Generator().manual_seed(12345)
         self.register_buffer("check_latent", self._latent(64, g), persistent=False)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -140,7 +140,7 @@ class VAE(TorchModel):
             hidden = [config.hidden] * config.hidden_layers
             self.encoder = _mlp([d, *hidden, 2 * config.latent_dim])
             self.decoder = _mlp([config.latent_dim, *hidden, d * out_per_dim])
-        self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
+        self.opt = adam(self.parameters(), lr=config.lr)
         self.steps_done = 0
 
     # -- pieces ----------------------------------------------------------------------------

@@ -194,3 +194,32 @@ def test_prior_sample_uses_latent_dim_or_the_models_own():
 
     own = Own.__new__(Own)
     assert torch.equal(prior_sample(own, 2), torch.ones(2, 2))
+
+
+def test_adam_is_fused_where_the_device_has_a_kernel_and_steps_like_adam():
+    import torch
+
+    from genstudio.api import adam
+
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    fused, plain = (
+        adam(a.parameters(), lr=0.1, betas=(0.5, 0.9)),
+        torch.optim.Adam(b.parameters(), lr=0.1, betas=(0.5, 0.9)),
+    )
+    assert fused.defaults["fused"] is True and not plain.defaults["fused"]
+    x = torch.randn(16, 5)
+    for _ in range(5):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)  # the same update
+    again = adam(torch.nn.Linear(5, 3).parameters(), lr=0.1, betas=(0.5, 0.9))
+    again.load_state_dict(plain.state_dict())  # a checkpoint written by either loads into the other
+    assert adam([torch.zeros(2, dtype=torch.float64, requires_grad=True)], foreach=False).defaults["fused"] in (
+        None,
+        False,
+    )
