@@ -54,6 +54,11 @@ from genstudio.training.settings import DEFAULT_STEPS, TrainSettings
 
 MAX_VAL_EXAMPLES = 10_000
 SAVE_INTERVAL_S = 0.5
+# Automatic validation and sample grids each take at most this share of the run's time
+# (unless --val-every / --sample-every say when). Grids are a film strip for the eye, so half
+# a percent suffices; validation curves need more points than that would give a slow model.
+VAL_SHARE = 0.01
+SAMPLE_SHARE = 0.005
 SAMPLE_SEED_OFFSET = 1_000_003
 
 
@@ -384,8 +389,8 @@ class Trainer:
         has_structure = "structure" in capabilities(model)
         total = self.total_steps
         # each periodic task takes at most about 1% of the run's time unless the user set it
-        val_due = _Schedule(s.val_every, max(1, total // 20), share=0.01)
-        sample_due = _Schedule(s.sample_every, max(1, total // 50), share=0.01, max_gap=15.0)
+        val_due = _Schedule(s.val_every, max(1, total // 20), share=VAL_SHARE)
+        sample_due = _Schedule(s.sample_every, max(1, total // 50), share=SAMPLE_SHARE, max_gap=15.0)
         n_samples = s.n_samples or (64 if image else 1000)
         ckpt_every = s.checkpoint_every
         autocast = (

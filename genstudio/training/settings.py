@@ -26,9 +26,11 @@ class TrainSettings:
     val_fraction: float = 0.1
     """Share of the data held out for validation (and evaluation)."""
     val_every: int = 0
-    """Steps between validations; 0 = 20 times per run."""
+    """Steps between validations; 0 = 20 times per run, fewer where that would take over 1%
+    of the run's time."""
     sample_every: int = 0
-    """Steps between sample grids; 0 = 50 times per run, and at least every 15 s."""
+    """Steps between sample grids; 0 = 50 times per run, and at least every 15 s, fewer where
+    that would take over 0.5% of the run's time."""
     n_samples: int = 0
     """Samples per grid; 0 = 64 for images, 1,000 for vectors."""
     checkpoint_every: int = 0
