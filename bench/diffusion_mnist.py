@@ -3,7 +3,7 @@
 Trains ``genstudio train diffusion`` (the family's defaults: a 32-64-64 channel U-Net, cosine
 schedule, T = 1000, EMA of the weights) on the first 8,000 images of the shared MNIST test set
 for ``--budget`` seconds of wall time (default 600, the issue's 10 minutes), then draws 64
-samples with DDIM (Song et al. 2021, eta = 0, ``--sample-steps`` steps) from the EMA weights
+samples with DDIM (Song et al. 2021, the config's eta, ``--sample-steps`` steps) from the EMA weights
 and saves them as ``bench/results/diffusion_mnist.png`` and ``.npy``. The validation L_simple
 (Ho et al. 2020, eq. 14) of the last 2,000 images, with t and the noise from a fixed seed, is
 recorded beside it, as is the sampling time.

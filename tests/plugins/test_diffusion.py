@@ -49,7 +49,7 @@ def test_ddim_with_eta_one_is_the_ddpm_posterior(schedule):
 
 
 def test_a_ddim_step_with_eta_zero_is_deterministic():
-    model = make(timesteps=100, hidden=16, hidden_layers=2).eval()
+    model = make(timesteps=100, hidden=16, hidden_layers=2, eta=0.0).eval()
     x = torch.randn(8, 2)
     with torch.no_grad():
         a = model.reverse_step(x, 60, 40, torch.Generator().manual_seed(0))
