@@ -5,6 +5,16 @@ Target (issue 2): the loop runs at least 0.97 times as fast as the bare loop. Th
 figure includes everything ``genstudio train`` does by default: logging every value to
 SQLite, progress events, validation, sample grids (PNG + .npy) and checkpoints.
 
+Two estimates of the same ratio are written:
+
+- ``ratio_median``: steps per second of the two loops, run one after the other (alternating,
+  ``--repeats`` times). On a shared virtual machine the speed of the CPU drifts by several
+  percent between one run and the next, so each ratio carries that drift.
+- ``in_run_ratio_median``: inside each GenStudio run, the time its ``train_step`` calls took
+  plus what the bare loop spends per step on batching, over the run's whole time. Both sides
+  of this ratio are measured in the same seconds, so drift cancels; it is the share of the
+  run's time that is the model's own work, which is what the A/B ratio estimates.
+
     python bench/host_overhead.py [--steps N] [--repeats R] [--model vae] [--arch conv|mlp]
 """
 
@@ -36,26 +46,53 @@ def mnist_dataset() -> Dataset:
     return Dataset(x, y, spec)
 
 
-def genstudio_loop(host, data: Dataset, model: str, config: dict, steps: int, batch: int) -> float:
-    """Steps per second of the trainer, from its Started event to its Finished event."""
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = TrainSettings(steps=steps, batch_size=batch, device="cpu")
-        trainer = Trainer.new(host, Workspace(tmp), model, data, config=config, settings=settings)
-        t0 = None
-        for event in trainer.events():
-            if event.type == "started":
-                t0 = time.perf_counter()
-            elif event.type == "failed":
-                raise RuntimeError(event.message)
-        elapsed = time.perf_counter() - t0
-        trainer.store.close()
-    return steps / elapsed
+class StepClock:
+    """Wraps a model class's ``train_step`` to add up the time its calls take."""
+
+    def __init__(self, cls):
+        self.cls, self.original, self.seconds = cls, cls.train_step, 0.0
+        clock = self
+
+        def timed(model, batch):
+            t = time.perf_counter()
+            out = clock.original(model, batch)
+            clock.seconds += time.perf_counter() - t
+            return out
+
+        cls.train_step = timed
+
+    def restore(self) -> None:
+        self.cls.train_step = self.original
 
 
-def bare_loop(host, data: Dataset, model: str, config: dict, steps: int, batch: int) -> float:
-    """The same model, the same split and batching by index, no host at all."""
+def genstudio_loop(host, data: Dataset, model: str, config: dict, steps: int, batch: int) -> tuple[float, float]:
+    """Steps per second of the trainer, from its Started event to its Finished event, and the
+    seconds its ``train_step`` calls took in that time."""
+    clock = StepClock(host.model(model))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = TrainSettings(steps=steps, batch_size=batch, device="cpu")
+            trainer = Trainer.new(host, Workspace(tmp), model, data, config=config, settings=settings)
+            t0 = None
+            for event in trainer.events():
+                if event.type == "started":
+                    t0 = time.perf_counter()
+                    clock.seconds = 0.0  # the step-0 grid comes after Started; only train_step counts
+                elif event.type == "failed":
+                    raise RuntimeError(event.message)
+            elapsed = time.perf_counter() - t0
+            trainer.store.close()
+    finally:
+        clock.restore()
+    return steps / elapsed, clock.seconds
+
+
+def bare_loop(host, data: Dataset, model: str, config: dict, steps: int, batch: int) -> tuple[float, float]:
+    """The same model, the same split and batching by index, no host at all: steps per second,
+    and the seconds per step spent outside ``train_step`` (drawing and converting batches)."""
     torch.manual_seed(0)
     cls = host.model(model)
+    clock = StepClock(cls)
     m = cls(data.spec, config_from_dict(cls.Config, config), "cpu")
     m.train()
     tr, _ = split_indices(len(data), 0.1, 0)
@@ -73,7 +110,9 @@ def bare_loop(host, data: Dataset, model: str, config: dict, steps: int, batch: 
         xb = x.index_select(0, idx).float().mul_(1.0 / 255.0)
         losses = m.train_step(Batch(xb, y.index_select(0, idx)))
     float(next(iter(losses.values())))  # wait for the last step
-    return steps / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    clock.restore()
+    return steps / elapsed, (elapsed - clock.seconds) / steps
 
 
 def main() -> None:
@@ -88,12 +127,16 @@ def main() -> None:
     data = mnist_dataset()
     config = {"arch": args.arch} if args.model == "vae" else {}
     bare_loop(host, data, args.model, config, 50, args.batch_size)  # warm-up
-    bare, ours = [], []
+    bare, ours, in_run = [], [], []
     for _ in range(args.repeats):  # alternate, so drift in the machine's load hits both alike
-        bare.append(bare_loop(host, data, args.model, config, args.steps, args.batch_size))
-        ours.append(genstudio_loop(host, data, args.model, config, args.steps, args.batch_size))
+        b_rate, batching = bare_loop(host, data, args.model, config, args.steps, args.batch_size)
+        o_rate, in_steps = genstudio_loop(host, data, args.model, config, args.steps, args.batch_size)
+        bare.append(b_rate)
+        ours.append(o_rate)
+        in_run.append((in_steps + batching * args.steps) / (args.steps / o_rate))
     ratios = [o / b for o, b in zip(ours, bare)]
     ratio = statistics.median(ratios)
+    in_run_ratio = statistics.median(in_run)
     write_result(
         "host_overhead",
         {
@@ -106,8 +149,11 @@ def main() -> None:
             "genstudio_steps_per_s": ours,
             "ratio_each": ratios,
             "ratio_median": ratio,
+            "in_run_ratio_each": in_run,
+            "in_run_ratio_median": in_run_ratio,
             "target": 0.97,
             "passed": ratio >= 0.97,
+            "passed_in_run": in_run_ratio >= 0.97,
         },
     )
 
