@@ -309,6 +309,37 @@ def test_the_view_follows_the_data_until_the_user_moves_it(qtbot):
     assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 300
 
 
+def test_grid_lines_sit_at_the_axes_ticks_and_follow_the_view(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(800, 500)
+    plot.show()
+    qtbot.waitExposed(plot)
+    item = plot.plot.getPlotItem()
+    plot.append({"loss": (np.arange(1, 1001), np.linspace(5.0, 0.5, 1000))}, wall=0.0)
+    plot.redraw()
+
+    def vertical_lines() -> set[float]:
+        xs, ys = plot.grid.items[0].getData()
+        (y0, y1) = item.vb.viewRange()[1]
+        return {round(float(x), 6) for x, a, b in zip(xs[0::2], ys[0::2], ys[1::2]) if (a, b) == (y0, y1)}
+
+    def major_ticks(axis: str) -> set[float]:
+        lo, hi = item.vb.viewRange()[0 if axis == "bottom" else 1]
+        size = item.vb.width() if axis == "bottom" else item.vb.height()
+        return {round(float(v), 6) for v in item.getAxis(axis).tickValues(lo, hi, size)[0][1]}
+
+    assert vertical_lines() == major_ticks("bottom") and len(vertical_lines()) >= 2
+    item.vb.setXRange(100, 130, padding=0)  # zooming in moves the lines with the ticks
+    assert vertical_lines() == major_ticks("bottom")
+    assert all(100 <= x <= 130 for x in vertical_lines())
+    plot.log_y.setChecked(True)  # horizontal lines at the decades of a log axis
+    xs, ys = plot.grid.items[0].getData()
+    horizontal = {round(float(b), 6) for a, b, c in zip(xs[0::2], ys[0::2], ys[1::2]) if b == c}
+    assert horizontal and horizontal <= major_ticks("left")
+    assert [label.text for _, label in plot.legend.items] == ["loss"]  # the grid is no curve
+
+
 def test_the_readout_names_the_values_under_the_mouse(qtbot):
     plot = LossPlot()
     qtbot.addWidget(plot)
