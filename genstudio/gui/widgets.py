@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from genstudio.gui.plot_grid import TickGrid
+
 
 def fit_rows(view: QListWidget, max_rows: int) -> None:
     """Make a list exactly as tall as its rows, up to ``max_rows`` (then it scrolls): a fixed
@@ -79,7 +81,7 @@ class ScatterView(pg.PlotWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setAspectLocked(True)
-        self.showGrid(x=True, y=True, alpha=0.2)
+        self.grid = TickGrid(self.getPlotItem(), alpha=0.25)
         self.density = pg.ImageItem()
         self.density.setZValue(-10)
         self.density.setVisible(False)
