@@ -13,6 +13,12 @@ is the importance-weighted estimate of Burda et al. (2016, eq. 8) with K samples
 Images use a convolutional encoder and decoder for any reasonable size (8x8 to 128x128);
 vectors use MLPs. Data in [0, 1] gets a Bernoulli likelihood, anything else a Gaussian with a
 learned per-dimension scale (the ``likelihood`` option overrides).
+
+Grey levels under a Bernoulli likelihood: training uses the Bernoulli cross-entropy as is
+customary, but that is no density over [0, 1]^D. So ``log_prob`` scores x with the continuous
+Bernoulli of the same logits, p(x|l) = C(l) s(l)^x (1 - s(l))^(1 - x) with C(l) = l / tanh(l/2)
+(Loaiza-Ganem and Cunningham 2019), which integrates to 1 and makes bits per dimension
+meaningful. ``binarize`` trains and scores binary pixels, a mass, as papers report MNIST.
 """
 
 from __future__ import annotations
@@ -162,12 +168,16 @@ class VAE(TorchModel):
         mean, log_scale = out.chunk(2, dim=1) if self.arch == "mlp" else _split_channels(out, self.spec.shape)
         return mean, log_scale.clamp(-7.0, 3.0)
 
-    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) per example, nats, in data units."""
+    def _log_likelihood(self, x: torch.Tensor, z: torch.Tensor, density: bool = False) -> torch.Tensor:
+        """log p(x|z) per example, nats, in data units. ``density``: a Bernoulli likelihood of
+        grey levels gets the continuous Bernoulli's normaliser (see the module's docstring)."""
         first, log_scale = self._decoder_out(z)
         target = self._prepare(x).reshape(len(x), -1)
         if log_scale is None:
-            return -F.binary_cross_entropy_with_logits(first, target, reduction="none").sum(1)
+            ll = -F.binary_cross_entropy_with_logits(first, target, reduction="none")
+            if density and not self.discrete_likelihood:
+                ll = ll + _log_continuous_bernoulli_norm(first)
+            return ll.sum(1)
         ll = -0.5 * (((target - first) / log_scale.exp()) ** 2 + 2 * log_scale + LOG_2PI).sum(1)
         return ll - target.shape[1] * torch.log(self.half_range)
 
@@ -224,7 +234,8 @@ class VAE(TorchModel):
 
     def log_prob(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor:
         """Importance-weighted estimate of log p(x), nats per example (N,); a lower bound that
-        tightens as K grows (Burda et al. 2016)."""
+        tightens as K grows (Burda et al. 2016). A density over grey levels, a mass over
+        binary pixels with ``binarize``."""
         k = k or self.config.iw_samples
         out = []
         chunk = max(1, 4096 // k)
@@ -234,7 +245,7 @@ class VAE(TorchModel):
             eps = torch.randn(k, *mu.shape, device=mu.device)
             z = (mu + eps * std).reshape(-1, self.latent_dim)  # (k * n, latent)
             xk = xs.unsqueeze(0).expand(k, *xs.shape).reshape(-1, *xs.shape[1:])
-            log_px_z = self._log_likelihood(xk, z).view(k, -1)
+            log_px_z = self._log_likelihood(xk, z, density=True).view(k, -1)
             log_pz = -0.5 * (eps * std + mu).pow(2).sum(-1) - 0.5 * self.latent_dim * LOG_2PI
             log_qz = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
             out.append(torch.logsumexp(log_px_z + log_pz - log_qz, 0) - math.log(k))
@@ -245,6 +256,15 @@ class VAE(TorchModel):
 
     def load_extra_state(self, state: dict) -> None:
         self.steps_done = int(state.get("steps_done", 0))
+
+
+def _log_continuous_bernoulli_norm(logits: torch.Tensor) -> torch.Tensor:
+    """log C(l), C(l) = l / tanh(l / 2): the continuous Bernoulli's normaliser, from logits
+    (Loaiza-Ganem and Cunningham 2019, eq. 7, with 1 - 2 sigmoid(l) = -tanh(l / 2)); even in l,
+    2 at l = 0, where the Taylor series 2 + l^2 / 6 stands in for 0 / 0."""
+    small = logits.abs() < 1e-3
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    return torch.where(small, 2.0 + logits.square() / 6.0, safe / torch.tanh(safe / 2.0)).log()
 
 
 def _split_channels(out: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
