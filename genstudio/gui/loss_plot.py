@@ -66,6 +66,7 @@ class Curve:
         self.weight = 0.0
         self.dirty = False
         self.peaks = {"values": Pyramid(), "smooth": Pyramid()}
+        self.positive_min = math.inf  # where a log-scaled y axis starts
 
     def _grow(self, need: int) -> None:
         size = len(self.steps)
@@ -89,6 +90,10 @@ class Curve:
         self.walls[a:b] = walls
         self.n = b
         self.peaks["values"].update(self.values, b, a)
+        new = self.values[a:b]
+        positive = new[new > 0]
+        if len(positive):
+            self.positive_min = min(self.positive_min, float(positive.min()))
         self._smooth_from(a)
         self.dirty = True
 
@@ -321,6 +326,9 @@ class LossPlot(QWidget):
         ys = [c.peaks["values"].bounds(c.values, c.n) for c in curves]
         y0, y1 = min(y[0] for y in ys), max(y[1] for y in ys)
         if self.log_y.isChecked():
+            # values at or below zero have no place on a log axis: fit the positive ones
+            y0 = min((c.positive_min for c in curves), default=math.inf) if y0 <= 0 else y0
+            y0 = y0 if math.isfinite(y0) else max(y1, 1e-12) / 10
             y0, y1 = math.log10(max(y0, 1e-12)), math.log10(max(y1, 1e-12))
         vb = self.plot.getPlotItem().vb
         self._fitting = True

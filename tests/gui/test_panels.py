@@ -266,6 +266,17 @@ def test_smoothing_slider_log_scale_and_wall_time(qtbot):
     assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 3.0  # the view fits wall time
 
 
+def test_a_log_axis_fits_the_positive_values_of_curves_that_cross_zero(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.append({"nll": ([1, 2, 3, 4], [-2.0, 0.0, 0.05, 40.0]), "kl": ([1, 2], [0.5, 2.0])}, wall=0.0)
+    plot.redraw()
+    plot.log_y.setChecked(True)
+    y0, y1 = plot.plot.getPlotItem().vb.viewRange()[1]
+    assert y0 < np.log10(0.05) < np.log10(40.0) < y1  # the smallest positive value and the largest
+    assert y0 > np.log10(0.05) - 0.5  # and not twelve decades of nothing beneath them
+
+
 def test_the_pyramid_gives_each_blocks_extremes_and_keeps_up_with_appends():
     from genstudio.gui.peaks import FACTOR, Pyramid
 
