@@ -7,8 +7,8 @@ SQLite, progress events, validation, sample grids (PNG + .npy) and checkpoints.
 
 Two estimates of the same ratio are written:
 
-- ``ratio_median``: steps per second of the two loops, run one after the other (alternating,
-  ``--repeats`` times). On a shared virtual machine the speed of the CPU drifts by several
+- ``ratio_median``: steps per second of the two loops, run one after the other, ``--repeats``
+  times, the order swapped each time. On a shared virtual machine the speed of the CPU drifts by several
   percent between one run and the next, so each ratio carries that drift.
 - ``in_run_ratio_median``: inside each GenStudio run, the time its ``train_step`` calls took
   plus what the bare loop spends per step on batching, over the run's whole time. Both sides
@@ -128,9 +128,15 @@ def main() -> None:
     config = {"arch": args.arch} if args.model == "vae" else {}
     bare_loop(host, data, args.model, config, 50, args.batch_size)  # warm-up
     bare, ours, in_run = [], [], []
-    for _ in range(args.repeats):  # alternate, so drift in the machine's load hits both alike
-        b_rate, batching = bare_loop(host, data, args.model, config, args.steps, args.batch_size)
-        o_rate, in_steps = genstudio_loop(host, data, args.model, config, args.steps, args.batch_size)
+    for i in range(args.repeats):
+        # alternate the order too (ABBA...): a machine that slows or speeds up steadily then
+        # favours neither loop over an even number of repeats
+        if i % 2 == 0:
+            b_rate, batching = bare_loop(host, data, args.model, config, args.steps, args.batch_size)
+            o_rate, in_steps = genstudio_loop(host, data, args.model, config, args.steps, args.batch_size)
+        else:
+            o_rate, in_steps = genstudio_loop(host, data, args.model, config, args.steps, args.batch_size)
+            b_rate, batching = bare_loop(host, data, args.model, config, args.steps, args.batch_size)
         bare.append(b_rate)
         ours.append(o_rate)
         in_run.append((in_steps + batching * args.steps) / (args.steps / o_rate))

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "frechet": ([], []),
     "image_folder_load": ([], []),
-    "host_overhead": (["--steps", "1000", "--repeats", "3"], ["--steps", "30", "--repeats", "1"]),
+    "host_overhead": (["--steps", "300", "--repeats", "4"], ["--steps", "30", "--repeats", "1"]),
     "vae_vs_examples": (["--epochs", "20", "--repeats", "3"], ["--epochs", "1", "--repeats", "1"]),
     "ui_latency": ([], ["--only", "startup,plot", "--seconds", "5"]),
     "vae_mnist": (["--budget", "300"], ["--budget", "15", "--k", "10"]),
