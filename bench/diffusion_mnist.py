@@ -8,7 +8,7 @@ and saves them as ``bench/results/diffusion_mnist.png`` and ``.npy``. The valida
 (Ho et al. 2020, eq. 14) of the last 2,000 images, with t and the noise from a fixed seed, is
 recorded beside it, as is the sampling time.
 
-    python bench/diffusion_mnist.py [--budget SECONDS] [--threads N] [--batch-size N] [--sample-steps S]
+    python bench/diffusion_mnist.py [--budget SECONDS] [--threads N] [--batch-size N] [--sample-steps S] [--width W]
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--sample-steps", type=int, default=50, help="DDIM steps for the final grid")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument("--width", type=int, default=0, help="U-Net width (0: the family's default); names the results")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     x_test = load_mnist()[2]
-    config: dict = {}  # the family's defaults
+    config: dict = {"width": args.width} if args.width else {}  # else the family's defaults
+    name = f"diffusion_mnist_width{args.width}" if args.width else "diffusion_mnist"
     # live grids of 8 keep the trainer's sampling (every 15 s at least) from eating the budget
     trainer, run = train_for("diffusion", mnist_train_set(), config, args.budget, batch_size=args.batch_size,
                              val_fraction=0.05, n_samples=8)  # fmt: skip
@@ -56,11 +58,11 @@ def main() -> None:
         samples = model.sample(64, torch.Generator().manual_seed(1)).numpy()
     sample_s = time.perf_counter() - t1
     RESULTS.mkdir(parents=True, exist_ok=True)
-    grid = RESULTS / "diffusion_mnist.png"
+    grid = RESULTS / f"{name}.png"
     save_png(grid, make_grid(samples, nrow=8), scale=2)
-    np.save(RESULTS / "diffusion_mnist.npy", samples)
+    np.save(RESULTS / f"{name}.npy", samples)
     write_result(
-        "diffusion_mnist",
+        name,
         {
             "config": config or "defaults",
             "parameters": sum(p.numel() for p in model.net.parameters()),
@@ -76,7 +78,7 @@ def main() -> None:
             "eval_s": eval_s,
             "sample_s": sample_s,
             "grid": str(grid.relative_to(RESULTS.parent.parent)),
-            "samples": "bench/results/diffusion_mnist.npy",
+            "samples": f"bench/results/{name}.npy",
         },
     )
 
