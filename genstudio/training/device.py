@@ -33,12 +33,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def describe(device: torch.device) -> str:
-    """A name for the user: the GPU's name for CUDA."""
+def describe(device: torch.device, threads: int | None = None) -> str:
+    """A name for the user: the GPU's name for CUDA; for the CPU, ``threads`` (default: the
+    number PyTorch uses now)."""
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     if device.type == "mps":
         return "mps (Apple GPU)"
-    n = torch.get_num_threads()
+    n = threads or torch.get_num_threads()
     return f"cpu ({n} thread{'s' if n != 1 else ''})"

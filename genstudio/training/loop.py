@@ -202,7 +202,7 @@ class Trainer:
             "settings": settings.to_dict(),
             "spec": dataset.spec.to_dict(),
             "command": command,
-            "device": describe(device),
+            "device": describe(device, _cpu_threads(settings, world, device)),
             "total_steps": total,
         }
         # under torchrun rank 0 records the run; the others learn its id
@@ -645,12 +645,9 @@ class Trainer:
         return ev.Failed(self.run.id, self.step, message=message, plugin=plugin, traceback=tb, checkpoint=checkpoint)
 
     def _build_model(self) -> GenerativeModel:
-        if self.settings.cpu_threads:
-            torch.set_num_threads(self.settings.cpu_threads)
-        elif self.world.distributed and self.device.type == "cpu":
-            # processes sharing the CPU share its cores rather than each taking all of them
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world.size))
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+        threads = _cpu_threads(self.settings, self.world, self.device)
+        if threads:
+            torch.set_num_threads(threads)
         torch.manual_seed(self.settings.seed)
         with plugin_code(f"building the model ({self.model_cls.__name__})"):
             model = self.model_cls(self.dataset.spec, self.config, self.device)
@@ -747,6 +744,17 @@ class Trainer:
         atomic_write(stem.with_suffix(".npy"), lambda f: np.save(f, arr, allow_pickle=False))
         self.store.add_artifact(self.run.id, "samples", self.step, png, {"npy": str(stem.with_suffix(".npy"))})
         return png
+
+
+def _cpu_threads(settings: TrainSettings, world: distributed.World, device: torch.device) -> int | None:
+    """The threads a run sets for its CPU work, or None to leave PyTorch's number alone."""
+    if settings.cpu_threads:
+        return settings.cpu_threads
+    if world.distributed and device.type == "cpu":
+        # processes sharing the CPU share its cores rather than each taking all of them
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
+        return max(1, (os.cpu_count() or 1) // local)
+    return None
 
 
 def _unwritten_run(workspace: Workspace, run_id: int, record: dict[str, Any]) -> RunRecord:

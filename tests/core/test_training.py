@@ -476,3 +476,22 @@ def test_the_run_is_recorded_as_ended_before_its_last_event_arrives(gs_host, gs_
                 run = trainer.store.get_run(trainer.run.id)  # the generator is suspended right here
                 assert run.status == status and run.live_status == status and run.pid is None
                 break
+
+
+def test_the_recorded_device_names_the_threads_the_run_uses(gs_host, gs_workspace):
+    """The run's device, as `runs show` and the window's status bar give it, is what training
+    uses: with --cpu-threads 1 on a machine where PyTorch has 2, "cpu (1 thread)"."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        settings = TrainSettings(steps=2, device="cpu", cpu_threads=1)
+        trainer = Trainer.new(gs_host, gs_workspace, "tiny", "tiny", settings=settings)
+        assert trainer.run.device == "cpu (1 thread)"
+        started = next(e for e in trainer.events() if e.type == "started")
+        assert started.device == trainer.run.device
+        assert RunStore(gs_workspace).get_run(trainer.run.id).device == "cpu (1 thread)"
+        torch.set_num_threads(2)
+        default = Trainer.new(gs_host, gs_workspace, "tiny", "tiny", settings=TrainSettings(steps=2, device="cpu"))
+        assert default.run.device == "cpu (2 threads)"
+    finally:
+        torch.set_num_threads(before)
