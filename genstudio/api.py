@@ -443,6 +443,13 @@ class GenerativeModel:
     #: ``log_prob`` is a probability mass over discrete values (binary pixels, categories),
     #: not a density; bits per dimension then need no dequantization offset.
     discrete_likelihood: bool = False
+    #: Optimisation steps completed before the current one. The host sets it before every
+    #: ``train_step`` (and it survives resume), so a family needs no step counter of its own.
+    step: int = 0
+    #: Elapsed share of the run's budget, in [0, 1]: steps done over total steps, or elapsed
+    #: training time over ``--minutes``. The host sets it before every ``train_step``;
+    #: schedules tied to the run's length (learning-rate decay, KL warm-up) follow it.
+    progress: float = 0.0
 
     def __init__(self, spec: DataSpec, config: Any, device: Any = "cpu"):
         import torch

@@ -575,6 +575,7 @@ class Trainer:
                 if xb.dtype == torch.uint8:
                     xb = xb.float().mul_(1.0 / 255.0)
                 batch = Batch(xb, None if y_train is None else y_train.index_select(0, idx))
+                model.step, model.progress = self.step, min(1.0, self.step / max(1, total))
                 with plugin_code(f"training step {self.step + 1} (train_step)"), autocast:
                     losses = model.train_step(batch)
                 self.step += 1
