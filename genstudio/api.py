@@ -467,6 +467,14 @@ class GenerativeModel:
             return f"{cls.title or cls.name} trains on {kinds} data, not {spec.kind}"
         return None
 
+    @classmethod
+    def resolve_config(cls, config: Any, spec: DataSpec, device: Any) -> Any:
+        """``config`` with every ``auto`` value (a family's own sentinel, such as 0 or the
+        choice ``"auto"``) replaced by a concrete one chosen from the data and the device
+        (``torch.device``). The host calls it once when a new run is prepared, and records,
+        shows and repeats the resolved values. The default returns ``config`` unchanged."""
+        return config
+
     def train_step(self, batch: Batch) -> dict[str, float | torch.Tensor]:
         """One optimisation step. Returns named losses: floats or 0-d tensors."""
         raise NotImplementedError

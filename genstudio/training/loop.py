@@ -36,6 +36,7 @@ from genstudio.api import (
     DataSpec,
     GenerativeModel,
     GenStudioError,
+    PluginError,
     capabilities,
     config_from_dict,
     config_to_dict,
@@ -182,6 +183,10 @@ class Trainer:
         if settings.precision == "bf16" and device.type != "cuda":
             raise ConfigError("--precision bf16 needs a CUDA device")
         distributed.init(world, device)
+        try:
+            config = model_cls.resolve_config(config, dataset.spec, device)
+        except Exception as exc:
+            raise PluginError(f"{model}: resolving its auto values failed: {type(exc).__name__}: {exc}") from exc
         if settings.eval_every:
             for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
                 host.metrics.get(name)  # refuses an unknown name, listing the known ones
