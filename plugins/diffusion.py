@@ -389,6 +389,19 @@ class Diffusion(TorchModel):
         last = collections.deque(self._reverse(n, generator), maxlen=1)[0]
         return self.to_data(last)
 
+    # -- the denoiser, for restoration solvers (the `denoise` capability) ---------------------
+
+    def noise_schedule(self) -> torch.Tensor:
+        """abar_t ``(T,)`` for timestep indices 0..T-1: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+        in model space (see :meth:`to_model`)."""
+        return self.abar
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """x0_hat ``(N, *spec.shape)`` in model space from x_t at timestep index t, by the
+        sampling network (Ho et al. 2020, eq. 15)."""
+        return self.predict_x0(x_t, int(t))
+
     def extra_state(self) -> dict:
         return {"steps_done": self.steps_done}
 
