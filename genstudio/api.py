@@ -82,6 +82,7 @@ CAPABILITIES = (
     "gibbs_step",
     "restore",
     "factors",
+    "critic",
 )
 
 
@@ -452,7 +453,9 @@ class GenerativeModel:
     - ``restore(y, operator, generator=None) -> x``: the family's own restoration, which
       overrides the generic solvers;
     - ``factors() -> list[(scope, table)]``: a discrete network's conditional probability
-      tables, for exact queries (see docs/plugins.md).
+      tables, for exact queries (see docs/plugins.md);
+    - ``critic(x) -> (N,)``: a discriminator's score, higher for data like the training set
+      (anomaly scores).
     """
 
     name: ClassVar[str] = ""
