@@ -225,3 +225,32 @@ def test_impute_fills_empty_cells(asia_run, capsys, tmp_path):
         csv.writer(f).writerows(rows)
     code, _, err = run(capsys, "impute", "1", "--data", holes, "-o", filled)
     assert code == 2 and "line 3: column 'smoke' never had the value 'sometimes'" in err
+
+
+def test_edit_writes_a_grid_along_a_label_direction(ws, capsys, tmp_path):
+    from PIL import Image
+
+    train(capsys, "tiny", "--data", "tiny", "--steps", "30")
+    png = tmp_path / "edit.png"
+    code, text, err = run(
+        capsys,
+        "edit",
+        "1",
+        "--attribute",
+        "label",
+        "--from",
+        "horizontal",
+        "--to",
+        "vertical",
+        "-o",
+        png,
+        "-n",
+        "3",
+        "--json",
+    )
+    assert code == 0, err
+    report = json.loads(text)
+    assert report["examples"][0] > 10 and report["norm"] > 0
+    assert Image.open(png).size[0] > Image.open(png).size[1]  # 3 rows of 7 steps
+    code, _, err = run(capsys, "edit", "1", "--attribute", "scale", "--from", "0.5", "--to", "1", "-o", png)
+    assert code == 2 and "no attribute 'scale'; it has: label" in err
