@@ -77,3 +77,25 @@ def test_clicking_a_node_sets_evidence_and_shows_posteriors(window, qtbot, tmp_p
     tab.query.setText("lung | xray=maybe")
     qtbot.mouseClick(tab.ask_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "never had the value 'maybe'" in tab.error.message.text(), timeout=TIMEOUT)
+
+
+def test_evaluate_tab_detects_anomalies_with_roc_and_pr(window, qtbot):
+    from genstudio.apply.anomaly import auroc
+
+    choose(window, qtbot, data="tiny", family="tiny")
+    assert train(window, qtbot, steps=60).type == "finished"
+    tab = window.evaluate
+    window.tabs.setCurrentWidget(tab)
+    tab.refresh()
+    tab.tick(1)
+    panel = tab.anomaly
+    assert [panel.labels.item(i).text() for i in range(panel.labels.count())] == ["horizontal", "vertical"]
+    qtbot.mouseClick(panel.compute, Qt.MouseButton.LeftButton)
+    assert "Tick at least one anomalous label" in panel.error.message.text()
+    panel.tick(["vertical"])
+    qtbot.mouseClick(panel.compute, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "AUROC" in panel.summary.text(), timeout=TIMEOUT)
+    r = panel.result
+    assert r["by"] == "log_prob" and f"AUROC {auroc(r['scores'], r['anomalous']):.4f}" in panel.summary.text()
+    assert len(panel.roc.getPlotItem().listDataItems()) == 2 and len(panel.pr.getPlotItem().listDataItems()) == 2
+    assert panel.most.pixmap() is not None and not panel.most.pixmap().isNull()
