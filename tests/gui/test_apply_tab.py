@@ -99,3 +99,24 @@ def test_evaluate_tab_detects_anomalies_with_roc_and_pr(window, qtbot):
     assert r["by"] == "log_prob" and f"AUROC {auroc(r['scores'], r['anomalous']):.4f}" in panel.summary.text()
     assert len(panel.roc.getPlotItem().listDataItems()) == 2 and len(panel.pr.getPlotItem().listDataItems()) == 2
     assert panel.most.pixmap() is not None and not panel.most.pixmap().isNull()
+
+
+def test_latent_tab_attribute_slider_moves_the_decoded_code(window, qtbot):
+    choose(window, qtbot, data="tiny", family="tiny")
+    assert train(window, qtbot, steps=60).type == "finished"
+    tab = window.latent
+    window.tabs.setCurrentWidget(tab)
+    panel = tab.attributes
+    qtbot.waitUntil(lambda: panel.isEnabled() and panel.attribute.count() > 0, timeout=TIMEOUT)
+    assert panel.attribute.currentText() == "label"
+    assert [panel.source.itemText(i) for i in range(panel.source.count())] == ["horizontal", "vertical"]
+    panel.source.setCurrentText("horizontal")
+    panel.target.setCurrentText("vertical")
+    qtbot.mouseClick(panel.add, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(panel.directions) == 1, timeout=TIMEOUT)
+    name, d, slider = panel.directions[0]
+    assert name == "label: horizontal → vertical" and np.linalg.norm(d) > 0
+    qtbot.waitUntil(lambda: not tab._busy, timeout=TIMEOUT)
+    before = tab.decoded.pixmap().toImage()
+    slider.setValue(100)
+    qtbot.waitUntil(lambda: not tab._busy and tab.decoded.pixmap().toImage() != before, timeout=TIMEOUT)
