@@ -128,6 +128,7 @@ def main() -> None:
         "seconds_restore": round(den_s, 1),
     }
     result["denoise"]["gain_over_nl_means_db"] = result["denoise"]["psnr_restored"] - result["denoise"]["psnr_nl_means"]
+    print("denoise", result["denoise"], flush=True)
 
     # -- inpainting ---------------------------------------------------------------------------
     op = make_operator("inpaint", shape, box=BOX)
@@ -154,7 +155,7 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     k = min(8, args.n)
-    picture = np.concatenate([clean[:k], noisy[:k].clamp(0, 1), nlm[:k], restored[:k], holed[:k], filled[:k]]).numpy()
+    picture = torch.cat([clean[:k], noisy[:k].clamp(0, 1), nlm[:k], restored[:k], holed[:k], filled[:k]]).numpy()
     save_png(RESULTS / f"restore_{family}.png", make_grid(picture, nrow=k), scale=2)
     result["picture"] = f"bench/results/restore_{family}.png (rows: clean, noisy, NLM, restored, holed, inpainted)"
     del x_train
