@@ -89,7 +89,7 @@ def main() -> None:
     win.grab().save(str(out / "apply_restore.png"))
 
     # an ROC curve: all ten digits in the Data panel, 9 ticked as the anomaly
-    win.data_panel.select_source(str(MNIST))
+    win.data_panel.open_source(str(MNIST))
     pump(app, lambda: win.studio.dataset is not None and len(win.studio.dataset) == 10000)
     ev = win.evaluate
     win.tabs.setCurrentWidget(ev)
