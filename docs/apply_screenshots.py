@@ -96,6 +96,8 @@ def main() -> None:
     ev.refresh()
     ev.tick(1)
     ev.anomaly.tick(["9"])
+    # reconstruction error: one pass per image (the VAE's log_prob draws 100 importance samples each)
+    ev.anomaly.by.setCurrentIndex(ev.anomaly.by.findData("reconstruction"))
     ev.anomaly.run()
     pump(app, lambda: "AUROC" in ev.anomaly.summary.text() or ev.anomaly.error.isVisible())
     app.processEvents()
