@@ -30,6 +30,7 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from genstudio.data import load_dataset
+    from genstudio.data.splits import split_counts
 
     workspace = open_workspace(args)
     host = make_host(workspace)
@@ -75,8 +76,10 @@ def cmd_data(args: argparse.Namespace) -> int:
         raise UsageError(f"--grid {args.grid}: write a picture file: {', '.join(PICTURE_FORMATS)}")
     data = load_dataset(host, args.source, args.data_option, cache_dir=workspace.cache_dir, progress=LoadProgress())
     spec = data.spec
+    n_train, n_test = split_counts(data)
     info = {
         **spec.to_dict(),
+        "splits": {"train": n_train, "test": n_test} if n_test else None,
         "labelled": data.y is not None,
         "warnings": data.warnings,
         "dtype": str(data.x.dtype),
@@ -92,6 +95,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         out(info)
         return EXIT_OK
     print(f"{spec.source}: {spec.count} {spec.kind} examples shaped {spec.shape}")
+    if n_test:
+        print(f"  its own split: {n_train} train, {n_test} test (the test split validates and is evaluated on)")
     print(f"  values in [{spec.value_range[0]:g}, {spec.value_range[1]:g}], stored as {info['dtype']}")
     if spec.classes:
         shown = ", ".join(spec.classes[:20]) + (" ..." if len(spec.classes) > 20 else "")

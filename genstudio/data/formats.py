@@ -13,15 +13,15 @@ from typing import Any
 
 from genstudio.api import hookimpl
 from genstudio.data.csv_file import CsvFile
-from genstudio.data.idx import IdxFile
+from genstudio.data.idx import IdxFile, IdxFolder
 from genstudio.data.images import ImageFolder
 from genstudio.data.npy import NumpyFile
 
-__all__ = ["CsvFile", "IdxFile", "ImageFolder", "NumpyFile"]
+__all__ = ["CsvFile", "IdxFile", "IdxFolder", "ImageFolder", "NumpyFile"]
 
 
 @hookimpl
 def genstudio_register_datasets(registry: Any) -> None:
     # sniffed in this order: CSV claims any text file, so it goes last
-    for cls in (ImageFolder, IdxFile, NumpyFile, CsvFile):
+    for cls in (ImageFolder, IdxFile, IdxFolder, NumpyFile, CsvFile):
         registry.add(cls)

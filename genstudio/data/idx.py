@@ -14,6 +14,7 @@ import numpy as np
 
 from genstudio.api import DataError, Dataset, DataSource, DataSpec, LoadContext, param
 from genstudio.data.arrays import _array_dataset, _label_indices, _readable_file, _resolve_option_path
+from genstudio.data.splits import join_splits
 
 _IDX_TYPES = {
     0x08: ("ubyte", np.dtype("u1")),
@@ -165,3 +166,79 @@ class IdxFile(DataSource):
             y, classes = _label_indices(values, len(x), labels_path, path)
         spec = DataSpec(spec.kind, spec.shape, spec.count, spec.value_range, classes, str(path))
         return Dataset(x, y, spec, warnings)
+
+
+#: Which split a file name says: ``train-images...`` trains, ``t10k-``/``test-`` is the test split.
+_ROLES = (
+    ("train", re.compile(r"(?:^|[-_.])train(?:[-_.]|$)", re.I)),
+    ("test", re.compile(r"(?:^|[-_.])(?:t10k|test)(?:[-_.]|$)", re.I)),
+)
+_LABELS_NAME = re.compile(r"labels|idx1", re.I)
+
+
+def _idx_set(name: str) -> tuple[str, str | None, bool]:
+    """``(set, role, is_labels)`` from a file name: ``emnist-letters-train-images-idx3-ubyte.gz``
+    is set ``emnist-letters``, role ``train``, images."""
+    stem = _IDX_NAME.sub("", name)
+    role = next((r for r, pattern in _ROLES if pattern.search(stem)), None)
+    words = [
+        w for w in re.split(r"[-_.]", stem) if w and w.lower() not in {"train", "t10k", "test", "images", "labels"}
+    ]
+    return "-".join(words).lower(), role, _LABELS_NAME.search(name) is not None
+
+
+class IdxFolder(DataSource):
+    """A folder of IDX files as MNIST, Fashion-MNIST and KMNIST ship them, gzipped or not:
+    ``train-images-idx3-ubyte`` (with its labels) trains and ``t10k-images-idx3-ubyte`` is the
+    data's own test split (:mod:`genstudio.data.splits`). A folder with one images file is
+    that file's data, unsplit."""
+
+    name = "idx-folder"
+    title = "IDX folder (MNIST)"
+    description = "A folder of MNIST-style IDX files: train-* trains, t10k-* is its own test split"
+    path_based = True
+
+    @classmethod
+    def sniff(cls, path: Path) -> bool:
+        return path.is_dir() and any(looks_like_idx(p.name) for p in path.iterdir() if not p.name.startswith("."))
+
+    @staticmethod
+    def images_files(folder: Path) -> dict[str | None, Path]:
+        """The images file of each split (``"train"``, ``"test"``, or ``None`` for an unsplit file).
+
+        An unpacked copy beside its ``.gz`` is the same file (the unpacked one is read); images
+        of two different sets, or two images files for one split, are refused by name.
+        """
+        names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        names = [n for n in names if looks_like_idx(n) and not (n.endswith(".gz") and n[:-3] in names)]
+        images = [(n, *_idx_set(n)) for n in names if not _idx_set(n)[2]]
+        if not images:
+            raise DataError("holds IDX labels files but no images file (such as train-images-idx3-ubyte)", folder)
+        sets = sorted({s for _, s, _, _ in images})
+        by_role: dict[str | None, list[str]] = {}
+        for n, _, role, _ in images:
+            by_role.setdefault(role, []).append(n)
+        crowded = [ns for ns in by_role.values() if len(ns) > 1]
+        if len(sets) > 1 or crowded or (None in by_role and len(by_role) > 1):
+            listed = ", ".join(n for n, *_ in images)
+            raise DataError(
+                f"holds images files of more than one IDX set ({listed}); keep one set (train-* and t10k-*) "
+                "per folder, or pass one file",
+                folder,
+            )
+        return {role: folder / ns[0] for role, ns in by_role.items()}
+
+    def load(self, options: Any, path: Path | None, context: LoadContext) -> Dataset:
+        folder = Path(path)  # type: ignore[arg-type]
+        files = self.images_files(folder)
+        reader, opts = IdxFile(), IdxFile.Options()
+        parts = {role: reader.load(opts, p, context) for role, p in files.items()}
+        if len(parts) == 1:  # one images file (t10k alone too): all of it is the data
+            ((role, data),) = parts.items()
+            if role == "test":
+                data.warnings.append(f"{files[role].name} is the only images file: all of it trains (no test split)")
+        else:
+            data = join_splits(parts["train"], parts["test"], files["train"].name, files["test"].name)
+        spec = data.spec
+        data.spec = DataSpec(spec.kind, spec.shape, spec.count, spec.value_range, spec.classes, str(folder))
+        return data

@@ -42,6 +42,7 @@ from genstudio.api import (
     config_to_dict,
 )
 from genstudio.data.grid import picture, save_png
+from genstudio.data.splits import dataset_split
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
@@ -190,7 +191,7 @@ class Trainer:
         if settings.eval_every:
             for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
                 host.metrics.get(name)  # refuses an unknown name, listing the known ones
-        n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
+        n_train = len(dataset_split(dataset, settings.val_fraction, settings.seed)[0])
         total = _total_steps(settings, n_train, world.size)
         source = dataset.spec.source
         options = {k: _plain_option(v) for k, v in data_options.items()}
@@ -664,7 +665,7 @@ class Trainer:
         return model
 
     def _restore(self, model: GenerativeModel) -> dict[str, Any]:
-        n_train = len(split_indices(len(self.dataset), self.settings.val_fraction, self.settings.seed)[0])
+        n_train = len(dataset_split(self.dataset, self.settings.val_fraction, self.settings.seed)[0])
         gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         gen = torch.Generator(device=gen_device)
         gen.manual_seed(self.settings.seed)
@@ -694,7 +695,7 @@ class Trainer:
 
     def _device_data(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         d = self.dataset
-        tr, va = split_indices(len(d), self.settings.val_fraction, self.settings.seed)
+        tr, va = dataset_split(d, self.settings.val_fraction, self.settings.seed)
         x = np.ascontiguousarray(d.x)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         y_tr = None if d.y is None else to(d.y[tr].astype(np.int64))
@@ -874,7 +875,7 @@ class _IntervalEvaluation:
         self.trainer = trainer
         s = trainer.settings
         self.metrics = [m.strip() for m in s.eval_metrics.split(",") if m.strip()]
-        self.train_index, self.val_index = split_indices(len(trainer.dataset), s.val_fraction, s.seed)
+        self.train_index, self.val_index = dataset_split(trainer.dataset, s.val_fraction, s.seed)
         self.extractor: Any = None
         self.live = True
 

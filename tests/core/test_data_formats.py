@@ -65,8 +65,8 @@ def write_truncated_png(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_registers_four_formats_in_sniffing_order(host):
-    assert host.datasets.names() == ["image-folder", "idx", "numpy", "csv"]
+def test_registers_five_formats_in_sniffing_order(host):
+    assert host.datasets.names() == ["image-folder", "idx", "idx-folder", "numpy", "csv"]
     for name in host.datasets.names():
         cls = host.datasets.get(name)
         assert cls.path_based
