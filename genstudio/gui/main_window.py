@@ -36,7 +36,7 @@ from genstudio.gui.training_tab import TrainingTab
 from genstudio.gui.workers import run_in_background
 from genstudio.runs.workspace import Workspace
 
-DEFAULT_DATA = "digits"
+DEFAULT_DATA = "mnist"
 DOCK_WIDTH = 380
 DOCK_MIN_WIDTH = 260
 MAX_RECENT = 8
