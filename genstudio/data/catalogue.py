@@ -203,12 +203,13 @@ class _ArraysOnly(pickle.Unpickler):
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes at protocol 2: text -> bytes, nothing else
     }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused to load {module}.{name}: only arrays are read")
-        if module.startswith("numpy.core"):
+        if module.startswith("numpy.core."):
             module = module.replace("numpy.core", "numpy._core", 1)
         return getattr(importlib.import_module(module), name)
 

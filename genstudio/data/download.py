@@ -192,7 +192,7 @@ def fetch(
     """
     import pooch
 
-    logging.getLogger("pooch").setLevel(logging.WARNING)
+    pooch.get_logger().setLevel(logging.WARNING)  # our own progress bar says it better
     folder = Path(folder).expanduser().resolve() if folder is not None else recorded_folder(entry.name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -226,8 +226,8 @@ def fetch(
                 f"to verify them, or set {MIRROR_ENV} to a mirror",
                 folder,
             )
+        report(file.size, file.size)  # whether downloaded or already here
         base += file.size
-        report(0, 0)
     (folder / MARKER).write_text(json.dumps({f.name: f.hash for f in entry.files}, indent=1))
     if folder != datasets_dir() / entry.name or recorded_folder(entry.name) != folder:
         _record_folder(entry.name, folder)
