@@ -32,7 +32,7 @@ def make_handler(b: Behaviour) -> type[http.server.BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:  # quiet
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             rng = self.headers.get("Range")
             b.requests.append((self.path, rng))
             body = b.files.get(self.path)

@@ -17,8 +17,8 @@ import pytest
 
 from genstudio.api import DataError
 from genstudio.cli import main
-from genstudio.data import load_dataset
 from genstudio.data import catalogue as cat
+from genstudio.data import load_dataset
 from genstudio.data.download import MARKER, MIRROR_ENV, datasets_dir, fetch, is_present
 from genstudio.data.splits import own_test_index, split_counts
 from genstudio.plugins import create_plugin_manager
