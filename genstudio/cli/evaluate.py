@@ -63,8 +63,16 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     s.add_argument("run", metavar="RUN", help="run id or name")
-    s.add_argument("--data", required=True, metavar="SOURCE", help="a built-in source's name or a path")
-    s.add_argument("--data-option", action="append", default=[], metavar="K=V", help="a source option (repeatable)")
+    s.add_argument(
+        "--data", metavar="SOURCE", help="a built-in source's name or a path (default: the data the run trained on)"
+    )
+    s.add_argument(
+        "--data-option",
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a source option (repeatable; default: the run's own options when SOURCE is the run's data)",
+    )
     s.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="write index,log_prob,recon_error rows")
     s.add_argument("--device", default="auto", choices=DEVICES, help="default auto: CUDA, then MPS, then CPU")
     s.add_argument("--seed", type=int, default=0, help="seed of stochastic estimators (default 0)")
@@ -231,7 +239,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UsageError(
             f"run {loaded.run.id} ({loaded.run.model}) has neither log_prob nor reconstruct: nothing to score with"
         )
-    data = load_dataset(host, args.data, args.data_option, cache_dir=workspace.cache_dir)
+    run = loaded.run
+    source = args.data or run.data
+    options = args.data_option
+    if options is None:  # the run's own options (kind=tabular, size=...) unless told otherwise
+        same = source == run.data or Path(source).expanduser().resolve() == Path(run.data).expanduser().resolve()
+        options = run.data_options if same else []
+    data = load_dataset(host, source, options, cache_dir=workspace.cache_dir)
     progress = StageProgress()
     try:
         scores = score_dataset(

@@ -89,11 +89,14 @@ def _number_labels(values: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 class CsvFile(DataSource):
     """Delimited text (comma, semicolon, tab or whitespace) of numbers: vectors ``(N, D)``
     float32, with an optional label column (strings or numbers). With ``kind=tabular``, every
-    column is a categorical variable instead (:mod:`genstudio.data.tabular`)."""
+    column is a categorical variable instead (:mod:`genstudio.data.tabular`); ``kind=auto`` (the
+    default) reads a CSV as tabular when a column other than the labels holds text."""
 
     name = "csv"
     title = "CSV / text table"
-    description = "Numeric columns in delimited text (comma, semicolon, tab or spaces), with an optional label column"
+    description = (
+        "Delimited text (comma, semicolon, tab or spaces): numeric columns as vectors, text columns as a table"
+    )
     path_based = True
 
     @dataclass
@@ -104,9 +107,10 @@ class CsvFile(DataSource):
             help="Label column: a header name or 0-based index; auto finds label/class/target/y; none for no labels",
         )
         kind: str = param(
-            "vector",
-            choices=("vector", "tabular"),
-            help="vector: numeric columns; tabular: every column a categorical variable (see genstudio.data.tabular)",
+            "auto",
+            choices=("auto", "vector", "tabular"),
+            help="auto: tabular when a column (not the labels) holds text, else vector; vector: numeric columns; "
+            "tabular: every column a categorical variable (see genstudio.data.tabular)",
         )
         max_categories: int = param(
             20, min=1, max=100_000, help="kind=tabular: integer columns with at most this many values are categorical"
@@ -159,6 +163,7 @@ class CsvFile(DataSource):
             from genstudio.data.tabular import load_csv_rows
 
             return load_csv_rows(rows, lines, path, options)
+        all_rows, all_lines = rows, lines
         header = self._has_header(rows, options.header)
         names = [h.strip() for h in rows[0]] if header else None
         if header:
@@ -177,6 +182,15 @@ class CsvFile(DataSource):
             x = cells.astype(np.float64).astype(np.float32)
         except ValueError:
             i, k = self._first_bad_cell(cells)
+            if options.kind == "auto":  # text in a feature column: a table of categories, read as such
+                from genstudio.data.tabular import load_csv_rows
+
+                data = load_csv_rows(all_rows, all_lines, path, options)
+                data.warnings.append(
+                    f"read as tabular: {self._column(names, features[k])} holds text ({str(cells[i, k])!r}); "
+                    "set kind=vector to insist on numbers"
+                )
+                return data
             hint = f"; if it holds the labels, set label={self._column(names, features[k], bare=True)}"
             raise DataError(
                 f"{self._column(names, features[k])}, line {lines[i]}: {str(cells[i, k])!r} is not a number"

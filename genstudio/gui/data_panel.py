@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.api import GenStudioError
+from genstudio.data.catalogue import CatalogueSource
 from genstudio.data.grid import make_grid
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.images import to_pixmap
@@ -71,6 +72,10 @@ class DataPanel(QWidget):
         open_folder.clicked.connect(self.choose_folder)
         open_file = QPushButton("Open file…")
         open_file.clicked.connect(self.choose_file)
+        self.get_button = QPushButton("Get dataset…")
+        self.get_button.setToolTip("Download a standard dataset: MNIST, Fashion-MNIST, KMNIST, CIFAR-10, UCI Adult")
+        self.get_button.clicked.connect(self.get_dataset)
+        self.download_dialog: Any = None
         self.path_label = QLabel("")
         self.path_label.setWordWrap(True)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -93,6 +98,7 @@ class DataPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(open_folder)
         buttons.addWidget(open_file)
+        buttons.addWidget(self.get_button)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Built-in data</b>"))
         layout.addWidget(self.sources)
@@ -119,14 +125,29 @@ class DataPanel(QWidget):
         self.sources.blockSignals(True)
         self.sources.clear()
         for name, cls in host.datasets.items():
-            if cls.path_based:
-                continue
+            if cls.path_based or (issubclass(cls, CatalogueSource) and name != "mnist" and cls.folder() is None):
+                continue  # a catalogue set joins the list once it is fetched
             item = QListWidgetItem(f"{cls.title or name}  ({name})")
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(cls.description)
             self.sources.addItem(item)
         self.sources.blockSignals(False)
         fit_rows(self.sources, 7)
+
+    def get_dataset(self) -> None:
+        """Open "Get dataset…"; a set it fetches joins the list and is opened."""
+        from genstudio.gui.download_dialog import DownloadDialog
+
+        if self.download_dialog is None:
+            self.download_dialog = DownloadDialog(self)
+            self.download_dialog.fetched.connect(self._fetched)
+        self.download_dialog.show()
+        self.download_dialog.raise_()
+
+    def _fetched(self, name: str) -> None:
+        if self.studio.host is not None:
+            self._fill_sources(self.studio.host)
+            self.select_source(name)
 
     def select_source(self, name: str) -> None:
         for i in range(self.sources.count()):
