@@ -139,7 +139,8 @@ class DataPanel(QWidget):
         from genstudio.gui.download_dialog import DownloadDialog
 
         if self.download_dialog is None:
-            self.download_dialog = DownloadDialog(self)
+            # the window's settings (a test's own file), where the mirror setting is kept
+            self.download_dialog = DownloadDialog(self, getattr(self.window(), "settings", None))
             self.download_dialog.fetched.connect(self._fetched)
         self.download_dialog.show()
         self.download_dialog.raise_()
