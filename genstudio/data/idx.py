@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
+import os
 import re
 import zlib
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ import numpy as np
 from genstudio.api import DataError, Dataset, DataSource, DataSpec, LoadContext, param
 from genstudio.data.arrays import _array_dataset, _label_indices, _readable_file, _resolve_option_path
 from genstudio.data.splits import join_splits
+from genstudio.data.streaming import memory_budget
 
 _IDX_TYPES = {
     0x08: ("ubyte", np.dtype("u1")),
@@ -59,8 +62,10 @@ def _read_upto(f: IO[bytes], n: int) -> bytearray:
     return buf
 
 
-def _read_idx(path: Path) -> tuple[np.ndarray, list[str]]:
-    """An IDX file (gzipped or not) as a native-endian array, and warnings."""
+def _read_idx(path: Path, cache_dir: Path | None = None) -> tuple[np.ndarray, list[str]]:
+    """An IDX file (gzipped or not) as a native-endian array, and warnings. Data larger than
+    the memory budget goes to a ``.npy`` in ``cache_dir`` instead, returned memory-mapped
+    (:mod:`genstudio.data.streaming` trains from it)."""
     try:
         f, gz = _open_maybe_gzip(path)
         with f:
@@ -80,6 +85,8 @@ def _read_idx(path: Path) -> tuple[np.ndarray, list[str]]:
                 raise DataError(f"truncated: the header ends after {4 + len(raw_dims)} bytes", path)
             dims = tuple(int.from_bytes(raw_dims[4 * k : 4 * k + 4], "big") for k in range(ndim))
             expected = math.prod(dims) * dtype.itemsize
+            if cache_dir is not None and expected > memory_budget():
+                return _cached_idx(f, path, dims, dtype, Path(cache_dir)), []
             data = _read_upto(f, expected)
             extra = len(f.read(1)) > 0
     except DataError:
@@ -101,6 +108,39 @@ def _read_idx(path: Path) -> tuple[np.ndarray, list[str]]:
     warnings = [f"{path.name} holds extra bytes after its {shown} values; they were ignored"] if extra else []
     a = np.frombuffer(data, dtype=dtype).reshape(dims)
     return (a if dtype.itemsize == 1 else a.astype(dtype.newbyteorder("="))), warnings
+
+
+def _cached_idx(f: IO[bytes], path: Path, dims: tuple[int, ...], dtype: np.dtype, cache_dir: Path) -> np.ndarray:
+    """The values after the header, copied chunk by chunk into a cached ``.npy`` (written under
+    a temporary name, then renamed), and returned memory-mapped read-only."""
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
+    target = cache_dir / "idx" / f"{key}.npy"
+    if target.is_file():
+        cached = np.load(target, mmap_mode="r")
+        if cached.shape == dims:
+            return cached
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    native = dtype.newbyteorder("=")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=native, shape=dims)
+    flat, done, chunk = out.reshape(-1), 0, (1 << 24) // dtype.itemsize * dtype.itemsize
+    try:
+        while done < flat.size:
+            raw = f.read(min(chunk, (flat.size - done) * dtype.itemsize))
+            if len(raw) < dtype.itemsize:
+                raise DataError(f"truncated: the header promises {' x '.join(map(str, dims))} values", path)
+            values = np.frombuffer(raw[: len(raw) // dtype.itemsize * dtype.itemsize], dtype=dtype)
+            flat[done : done + len(values)] = values
+            done += len(values)
+        out.flush()
+    except BaseException:
+        del out, flat
+        tmp.unlink(missing_ok=True)
+        raise
+    del out, flat
+    os.replace(tmp, target)
+    return np.load(target, mmap_mode="r")
 
 
 class IdxFile(DataSource):
@@ -149,7 +189,7 @@ class IdxFile(DataSource):
 
     def load(self, options: Any, path: Path | None, context: LoadContext) -> Dataset:
         path = _readable_file(path)
-        a, warnings = _read_idx(path)
+        a, warnings = _read_idx(path, context.cache_dir)
         if a.ndim == 1:
             raise DataError(
                 f"holds {len(a):,} labels, not examples; pass the images file (labels are found beside it)", path

@@ -10,6 +10,9 @@ set and never train; evaluation compares against them.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from genstudio.api import DataError, Dataset, DataSpec
@@ -69,8 +72,7 @@ def join_splits(train: Dataset, test: Dataset, train_name: str, test_name: str) 
             "both splits must have the same size",
             f"{train_name} and {test_name}",
         )
-    x_dtype = np.result_type(train.x.dtype, test.x.dtype)
-    x = np.concatenate([np.asarray(train.x, dtype=x_dtype), np.asarray(test.x, dtype=x_dtype)])
+    x = _concatenate(train.x, test.x)
     warnings = list(train.warnings) + list(test.warnings)
     y, classes = None, None
     if train.y is not None and test.y is not None:
@@ -89,6 +91,41 @@ def join_splits(train: Dataset, test: Dataset, train_name: str, test_name: str) 
     mark = np.zeros(len(x), dtype=bool)
     mark[len(train) :] = True
     return Dataset(x, y, joined, warnings, {TEST: mark})
+
+
+def _concatenate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a`` then ``b``; two memory maps (data larger than memory, cached) are joined into a
+    third map beside the first rather than in memory."""
+    dtype = np.result_type(a.dtype, b.dtype)
+    files = [_mapped_file(a), _mapped_file(b)]
+    if not all(files):
+        return np.concatenate([np.asarray(a, dtype=dtype), np.asarray(b, dtype=dtype)])
+    first = Path(files[0])
+    target = first.with_name(f"{first.stem}+{Path(files[1]).stem}.npy")
+    shape = (len(a) + len(b), *a.shape[1:])
+    if target.is_file():
+        joined = np.load(target, mmap_mode="r")
+        if joined.shape == shape and joined.dtype == dtype:
+            return joined
+    tmp = target.with_name(target.name + ".tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    for start in range(0, len(a), 4096):
+        out[start : start + 4096] = a[start : start + 4096]
+    for start in range(0, len(b), 4096):
+        out[len(a) + start : len(a) + start + 4096] = b[start : start + 4096]
+    out.flush()
+    del out
+    os.replace(tmp, target)
+    return np.load(target, mmap_mode="r")
+
+
+def _mapped_file(a: np.ndarray | None) -> str | None:
+    """The file a memory-mapped array (or a view of one) reads, else ``None``."""
+    while a is not None:
+        if isinstance(a, np.memmap) and a.filename:
+            return a.filename
+        a = getattr(a, "base", None)
+    return None
 
 
 def _class_order(name: str) -> tuple[int, float, str]:

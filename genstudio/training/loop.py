@@ -43,6 +43,7 @@ from genstudio.api import (
 )
 from genstudio.data.grid import picture, save_png
 from genstudio.data.splits import dataset_split
+from genstudio.data.streaming import StreamingTensor, needs_streaming
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
@@ -577,6 +578,8 @@ class Trainer:
                     perm, pos = torch.randperm(n_train, generator=gen, device=gen.device), 0
                 idx = perm[pos + world.rank * bs : pos + (world.rank + 1) * bs]
                 pos += span
+                if isinstance(x_train, StreamingTensor):  # larger than memory: gather the next batches ahead
+                    x_train.plan(perm, pos + world.rank * bs, span, bs)
                 xb = x_train.index_select(0, idx)
                 if xb.dtype == torch.uint8:
                     xb = xb.float().mul_(1.0 / 255.0)
@@ -696,10 +699,12 @@ class Trainer:
     def _device_data(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         d = self.dataset
         tr, va = dataset_split(d, self.settings.val_fraction, self.settings.seed)
-        x = np.ascontiguousarray(d.x)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         y_tr = None if d.y is None else to(d.y[tr].astype(np.int64))
         y_va = None if d.y is None else to(d.y[va].astype(np.int64))
+        if needs_streaming(d.x, self.device):  # larger than the memory budget: batches stream from the map
+            return StreamingTensor(d.x, tr, self.device), y_tr, to(d.x[va]), y_va
+        x = np.ascontiguousarray(d.x)
         return to(x[tr]), y_tr, to(x[va]), y_va
 
     def _sample_generator(self) -> torch.Generator:
