@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from genstudio.api import GenStudioError
 from genstudio.data.catalogue import CatalogueSource
 from genstudio.data.grid import make_grid
+from genstudio.data.splits import split_counts
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.images import to_pixmap
 from genstudio.gui.state import Studio
@@ -100,7 +101,7 @@ class DataPanel(QWidget):
         buttons.addWidget(open_file)
         buttons.addWidget(self.get_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Built-in data</b>"))
+        layout.addWidget(QLabel("<b>Built-in and fetched data</b>"))
         layout.addWidget(self.sources)
         layout.addLayout(buttons)
         layout.addWidget(self.path_label)
@@ -303,6 +304,9 @@ def summarize(data: Any) -> str:
         f"<b>{spec.count:,}</b> {spec.kind} examples shaped <b>{tuple(spec.shape)}</b>",
         f"values in [{spec.value_range[0]:.4g}, {spec.value_range[1]:.4g}]",
     ]
+    n_train, n_test = split_counts(data)
+    if n_test:
+        lines.insert(1, f"its own split: {n_train:,} train, {n_test:,} test")
     if spec.classes:
         shown = ", ".join(spec.classes[:12]) + (" …" if len(spec.classes) > 12 else "")
         lines.append(f"{len(spec.classes)} classes: {shown}")

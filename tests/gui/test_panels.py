@@ -45,6 +45,13 @@ def test_built_in_sources_are_listed_and_previewed(window, qtbot):
     assert len(window.data_panel.scatter.real.data) == 3000
 
 
+def test_the_window_starts_on_the_built_in_mnist_with_the_vae(window, qtbot):
+    wait_loaded(window, qtbot, "mnist")
+    assert window.studio.dataset.spec.shape == (1, 28, 28) and window.studio.family.name == "vae"
+    assert "its own split: 8,000 train, 2,000 test" in window.data_panel.summary.text()
+    assert window.training.start_button.isEnabled()
+
+
 def test_source_options_are_a_form_and_reload(window, qtbot):
     window.data_panel.select_source("shapes")
     wait_loaded(window, qtbot, "shapes")
