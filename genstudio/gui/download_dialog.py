@@ -175,7 +175,10 @@ class DownloadDialog(QDialog):
 
     def _progress(self, t: Any) -> None:
         if t.total:
+            self.progress.setRange(0, 1000)
             self.progress.setValue(min(1000, int(1000 * t.done / t.total)))
+        else:  # the catalogue does not know this file's size: a busy bar
+            self.progress.setRange(0, 0)
         self.status.setText(progress_text(t))
 
     def _idle(self) -> None:
@@ -186,6 +189,7 @@ class DownloadDialog(QDialog):
 
     def _done(self, name: str, folder: Any) -> None:
         self._idle()
+        self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.status.setText(f"{name}: verified in {folder}. It is now in the Data dock's list.")
         self.refresh()
