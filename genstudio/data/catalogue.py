@@ -128,7 +128,12 @@ CATALOGUE: dict[str, CatalogueEntry] = {
                 "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
                 "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
             },
-            {},
+            {
+                "train-images-idx3-ubyte.gz": 18165135,
+                "train-labels-idx1-ubyte.gz": 29497,
+                "t10k-images-idx3-ubyte.gz": 3041136,
+                "t10k-labels-idx1-ubyte.gz": 5120,
+            },
         ),
         ("http://codh.rois.ac.jp/kmnist/dataset/kmnist",),
         "idx",
