@@ -160,3 +160,15 @@ def test_training_validates_on_the_own_test_split(gs_host, gs_workspace, tmp_pat
     assert len(split_indices(40, 0.5, 0)[0]) == 20
     x_tr, _, x_va, _ = trainer._device_data()
     assert len(x_tr) == 32 and np.allclose(x_va.cpu().numpy(), x[32:])
+
+
+def test_eval_compares_with_the_own_test_split(gs_host, gs_workspace, tmp_path):
+    from genstudio.metrics.evaluate import evaluate_run
+
+    idx_set(tmp_path / "set", "train", 40)
+    idx_set(tmp_path / "set", "t10k", 12, offset=5)
+    trainer, events = train(gs_host, gs_workspace, "tiny", str(tmp_path / "set"), steps=5, val_fraction=0.5)
+    assert events[-1].status == "finished"
+    report = evaluate_run(gs_host, gs_workspace, trainer.run.id, metrics=["nll"], n=1000, store=False)
+    nll = next(r for r in report.results if r.metric == "nll")
+    assert nll.n == 12  # the 12 t10k images, not half of the 52 that val_fraction=0.5 would hold out
