@@ -13,10 +13,7 @@ before the plugin host is made, and ``GENSTUDIO_DATASETS_MIRROR`` pointing at a 
 
 from __future__ import annotations
 
-import importlib
 import importlib.resources
-import io
-import pickle
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +60,8 @@ def _idx_files(hashes: dict[str, str], sizes: dict[str, int]) -> tuple[RemoteFil
 
 _MNIST_CITE = "Y. LeCun, L. Bottou, Y. Bengio and P. Haffner, Proc. IEEE 86(11), 1998"
 
-# Checksums as torchvision publishes them (torchvision/datasets/mnist.py and cifar.py); UCI Adult's
+# Checksums as torchvision publishes them (torchvision/datasets/mnist.py), CIFAR-10's binary version's as
+# its authors' page does (https://www.cs.toronto.edu/~kriz/cifar.html); UCI Adult's
 # SHA-256 as the Julia package PreprocessData.jl records them (UCI publishes none).
 CATALOGUE: dict[str, CatalogueEntry] = {
     "mnist": CatalogueEntry(
@@ -145,7 +143,7 @@ CATALOGUE: dict[str, CatalogueEntry] = {
         "cifar10",
         "CIFAR-10 (32x32 colour)",
         "60,000 colour images, 32x32, 10 classes; its own 50,000/10,000 split",
-        (RemoteFile("cifar-10-python.tar.gz", "md5:c58f30108f718f92721af3b95e74349a", 170498071),),
+        (RemoteFile("cifar-10-binary.tar.gz", "md5:c32a1d4ab5d03f1284b67883e8d87530", 170052171),),
         ("https://www.cs.toronto.edu/~kriz",),
         "cifar10",
         "no licence stated; cite the report",
@@ -197,70 +195,42 @@ def read_entry(e: CatalogueEntry, folder: Path, context: LoadContext) -> Dataset
     return data
 
 
-class _ArraysOnly(pickle.Unpickler):
-    """Unpickles plain containers and NumPy arrays only: CIFAR's batches are pickles, and a
-    pickle may run any code it names; this one names nothing else."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),  # how Python 3 writes bytes at protocol 2: text -> bytes, nothing else
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}: only arrays are read")
-        if module.startswith("numpy.core."):
-            module = module.replace("numpy.core", "numpy._core", 1)
-        return getattr(importlib.import_module(module), name)
-
-
-def _unpickle(raw: bytes, where: str) -> dict:
-    try:
-        value = _ArraysOnly(io.BytesIO(raw), encoding="bytes").load()
-    except Exception as exc:
-        raise DataError(f"{where} is not a CIFAR batch ({type(exc).__name__}: {exc})") from None
-    if not isinstance(value, dict):
-        raise DataError(f"{where} is not a CIFAR batch (it holds a {type(value).__name__})")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in value.items()}
+#: One CIFAR-10 record in the binary version: a label byte, then 3 x 32 x 32 pixel bytes.
+_CIFAR_RECORD = 1 + 3 * 32 * 32
 
 
 def read_cifar10(archive: Path) -> Dataset:
-    """CIFAR-10's python version, read from the ``.tar.gz`` without unpacking it:
-    ``data_batch_1..5`` train, ``test_batch`` tests; images ``(N, 3, 32, 32)`` uint8."""
+    """CIFAR-10's binary version, read from the ``.tar.gz`` without unpacking it (and without
+    the pickles of its Python version): ``data_batch_1..5.bin`` train, ``test_batch.bin``
+    tests, ``batches.meta.txt`` names the classes; images ``(N, 3, 32, 32)`` uint8."""
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     names: tuple[str, ...] | None = None
     try:
         with tarfile.open(archive, "r:gz") as tar:
             for member in tar:
                 base = member.name.rsplit("/", 1)[-1]
-                if not member.isfile() or not (
-                    base.startswith(("data_batch_", "test_batch")) or base == "batches.meta"
-                ):
+                wanted = base.startswith(("data_batch_", "test_batch")) and base.endswith(".bin")
+                if not member.isfile() or not (wanted or base == "batches.meta.txt"):
                     continue
-                batch = _unpickle(tar.extractfile(member).read(), f"{archive.name}:{member.name}")  # type: ignore[union-attr]
-                if base == "batches.meta":
-                    names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in batch["label_names"])
+                raw = tar.extractfile(member).read()  # type: ignore[union-attr]
+                if base == "batches.meta.txt":
+                    names = tuple(line.strip() for line in raw.decode("utf-8", "replace").splitlines() if line.strip())
                     continue
-                x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-                y = np.asarray(batch["labels"], dtype=np.int64)
-                if len(x) != len(y):
-                    raise DataError(f"{member.name} holds {len(y)} labels for {len(x)} images", archive)
-                parts[base] = (x, y)
+                if len(raw) % _CIFAR_RECORD:
+                    raise DataError(f"{member.name} is not whole CIFAR-10 records of {_CIFAR_RECORD} bytes", archive)
+                records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)
+                parts[base] = (records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"cannot read the archive ({exc})", archive) from None
     train = sorted(k for k in parts if k.startswith("data_batch_"))
-    if not train or "test_batch" not in parts:
-        raise DataError("holds no data_batch_* or no test_batch: not CIFAR-10's python version", archive)
-    x = np.concatenate([parts[k][0] for k in train] + [parts["test_batch"][0]])
-    y = np.concatenate([parts[k][1] for k in train] + [parts["test_batch"][1]])
-    classes = names or tuple(str(i) for i in range(int(y.max()) + 1))
+    if not train or "test_batch.bin" not in parts:
+        raise DataError("holds no data_batch_*.bin or no test_batch.bin: not CIFAR-10's binary version", archive)
+    x = np.concatenate([parts[k][0] for k in train] + [parts["test_batch.bin"][0]])
+    y = np.concatenate([parts[k][1] for k in train] + [parts["test_batch.bin"][1]])
+    n_classes = int(y.max()) + 1
+    classes = names[:n_classes] if names and len(names) >= n_classes else tuple(str(i) for i in range(n_classes))
     mark = np.zeros(len(x), dtype=bool)
-    mark[len(x) - len(parts["test_batch"][0]) :] = True
+    mark[len(x) - len(parts["test_batch.bin"][0]) :] = True
     spec = DataSpec("image", (3, 32, 32), len(x), (0.0, 1.0), classes, str(archive))
     return Dataset(x, y, spec, [], {TEST: mark})
 

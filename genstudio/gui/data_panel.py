@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from genstudio.api import GenStudioError
 from genstudio.data.catalogue import CatalogueSource
@@ -235,13 +236,18 @@ class DataPanel(QWidget):
         defaults = {p.name: p.default for p in self.options.params}
         return {k: v for k, v in values.items() if v != defaults[k]}
 
+    def _current(self, token: int) -> bool:
+        """Whether a background load's result is still wanted: not replaced by a newer choice,
+        and the panel not closed with its window meanwhile."""
+        return token == self._token and isValid(self) and isValid(self.progress)
+
     def _progress(self, token: int, done: int, total: int) -> None:
-        if token == self._token:
+        if self._current(token):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
     def _loaded(self, token: int, options: dict[str, Any], data: Any, preview: Any) -> None:
-        if token != self._token:  # a newer choice replaced this one
+        if not self._current(token):  # a newer choice replaced this one, or the window is gone
             return
         self.progress.setVisible(False)
         self.error.clear()
@@ -251,7 +257,7 @@ class DataPanel(QWidget):
         self.loaded.emit(data)
 
     def _load_error(self, token: int, err: Any) -> None:
-        if token != self._token:
+        if not self._current(token):
             return
         self.progress.setVisible(False)
         if isinstance(err.exc, GenStudioError):
