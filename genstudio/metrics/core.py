@@ -230,7 +230,10 @@ def inception_score(logits: Any, splits: int = 10) -> tuple[float, float]:
     for i in range(splits):
         lo, hi = i * n // splits, (i + 1) * n // splits
         part, log_part = p[lo:hi], log_p[lo:hi]
-        log_marginal = np.log(part.mean(axis=0, keepdims=True))
+        # log p(y) = logsumexp_x log p(y|x) - log n: log(mean(p)) is -inf where every p(y|x) of
+        # the part underflows to 0, and 0 * (-inf - -inf) is NaN; the log-sum-exp stays finite
+        top = log_part.max(axis=0, keepdims=True)
+        log_marginal = top + np.log(np.exp(log_part - top).sum(axis=0, keepdims=True)) - math.log(hi - lo)
         kl = (part * (log_part - log_marginal)).sum(axis=1).mean()
         scores.append(math.exp(kl))
     return float(np.mean(scores)), float(np.std(scores))
