@@ -270,7 +270,6 @@ class Diffusion(TorchModel):
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), lr=config.lr)
-        self.steps_done = 0
 
     # -- data space <-> model space -----------------------------------------------------------
 
@@ -296,7 +295,7 @@ class Diffusion(TorchModel):
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss = self._loss(self.net, batch.x)
-        lr = self.config.lr * min(1.0, (self.steps_done + 1) / max(1, self.config.warmup_steps))
+        lr = self.config.lr * min(1.0, (self.step + 1) / max(1, self.config.warmup_steps))
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
@@ -304,10 +303,10 @@ class Diffusion(TorchModel):
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         if self.ema is not None:
             # early on the average would mostly remember the random initialisation
-            decay = min(self.config.ema_decay, (1 + self.steps_done) / (10 + self.steps_done))
+            decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
             with torch.no_grad():
                 for p_ema, p in zip(self.ema.parameters(), self.net.parameters()):
                     p_ema.lerp_(p, 1 - decay)
@@ -389,11 +388,9 @@ class Diffusion(TorchModel):
         last = collections.deque(self._reverse(n, generator), maxlen=1)[0]
         return self.to_data(last)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
-
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
 
 
 @hookimpl

@@ -444,7 +444,6 @@ class Flow(TorchModel):
             # data units per unit of the flow's input: value_range maps to [-3, 3]
             self.register_buffer("scale", torch.tensor(max((hi - lo) / 6.0, 1e-6)), persistent=False)
         self.opt = adam(self.body.parameters(), lr=config.lr)
-        self.steps_done = 0
 
     # -- the bijection ------------------------------------------------------------------------
 
@@ -498,7 +497,7 @@ class Flow(TorchModel):
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         x = self.dequantize(batch.x) if self.image else batch.x
         losses = self._losses(x)
-        lr = self.config.lr * min(1.0, (self.steps_done + 1) / max(1, self.config.warmup_steps))
+        lr = self.config.lr * min(1.0, (self.step + 1) / max(1, self.config.warmup_steps))
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
@@ -507,7 +506,7 @@ class Flow(TorchModel):
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.body.parameters(), self.config.grad_clip)
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         return {k: v.detach() for k, v in losses.items()}
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -536,11 +535,9 @@ class Flow(TorchModel):
         z = torch.randn(n, self.latent_dim, generator=generator, device=ref.device, dtype=ref.dtype)
         return self.decode(z * t)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
-
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
 
 
 @hookimpl

@@ -246,7 +246,7 @@ def test_checkpoint_round_trip_keeps_chains_and_samples_identically(gs_host, gs_
     loaded = load_model(gs_host, gs_workspace, trainer.run.id).model
     model = trainer.model.eval()
     assert loaded.chains.shape == (12, 64) and torch.equal(loaded.chains, model.chains)
-    assert torch.equal(loaded.data_mean, model.data_mean) and loaded.steps_done == 5
+    assert torch.equal(loaded.data_mean, model.data_mean) and model.step == 5
     a = model.sample(6, generator=torch.Generator().manual_seed(3))
     b = loaded.sample(6, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
