@@ -173,9 +173,13 @@ class AffineCoupling(nn.Module):
         return torch.cat([xa, (xb + shift) * scale], 1), scale.log().flatten(1).sum(1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """The exact inverse wherever it is representable. A latent far in the tail (sampling
+        at T = 1) can meet scales that underflow to 0 in float32: dividing by them gave inf,
+        and inf - inf NaN pixels downstream. The scale is floored at 1e-20 and the result held
+        within +-1e4, far beyond any logit a pixel maps to (|logit| < 3 at alpha 0.05)."""
         ya, yb = y[:, : self.ca], y[:, self.ca :]
         shift, scale = self._shift_scale(ya)
-        return torch.cat([ya, yb / scale - shift], 1)
+        return torch.cat([ya, (yb / scale.clamp_min(1e-20) - shift).clamp(-1e4, 1e4)], 1)
 
 
 class FlowStep(nn.Module):

@@ -25,6 +25,7 @@ __all__ = [
     "kid",
     "kth_neighbour_distances",
     "nearest_neighbours",
+    "non_finite_message",
     "path_length",
     "precision_recall",
 ]
@@ -419,3 +420,20 @@ def bits_per_dim(nll: Any, dim: int, *, discrete: bool, levels: int = 256) -> An
     if discrete:
         return nll / (d * LN2)
     return (nll + d * math.log(levels)) / (d * LN2)
+
+
+# --------------------------------------------------------------------------------------
+# Samples a model should never produce
+
+
+def non_finite_message(x: Any, *, offset: int = 0, temperature: float | None = None) -> str | None:
+    """``None`` when every value of ``x`` (N, ...) is finite; else a sentence naming the
+    samples (rows, counted from ``offset``) that hold NaN or infinite values, and the sampling
+    temperature when one is given, for the error a front end shows."""
+    arr = np.asarray(x)
+    bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1)) if arr.size else np.empty(0, int)
+    if not len(bad):
+        return None
+    shown = ", ".join(str(int(i) + offset) for i in bad[:10]) + (", ..." if len(bad) > 10 else "")
+    at = f" at temperature {temperature:g}" if temperature is not None else ""
+    return f"{len(bad)} of {len(arr)} samples hold NaN or infinite values{at} (sample {shown})"
