@@ -266,6 +266,20 @@ class VAE(TorchModel):
             out.append(torch.logsumexp(log_px_z + log_pz - log_qz, 0) - math.log(k))
         return torch.cat(out)
 
+    def likelihood_protocol(self) -> dict:
+        """How ``log_prob`` is computed, for the likelihood ledger."""
+        k = self.config.iw_samples
+        pixels = "binary" if self.discrete_likelihood else "continuous"
+        what = "continuous Bernoulli density" if self.likelihood == "bernoulli" and pixels == "continuous" else ""
+        return {
+            "pixels": pixels,
+            "binarize": "stochastic",
+            "estimator": f"importance-weighted bound (Burda et al. 2016, eq. 8), K = {k}"
+            + (f", {what}" if what else "")
+            + "; a lower bound on log p",
+            "k": k,
+        }
+
     def load_extra_state(self, state: dict) -> None:
         if "steps_done" in state:  # checkpoints before the host kept the step count
             self.step = int(state["steps_done"])
