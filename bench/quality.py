@@ -84,7 +84,7 @@ class Scorer:
         feats, logits = self._run(x)
         p = torch.softmax(torch.from_numpy(logits), 1).numpy()
         hist = np.bincount(p.argmax(1), minlength=10) / len(p)
-        entropy = -sum(h * math.log(h) for h in hist if h > 0)
+        entropy = -sum((h * math.log(h) for h in hist if h > 0), 0.0) + 0.0
         fid = frechet_distance(*feature_statistics(feats), *self.test_stats)
         return {
             "confidence": float(p.max(1).mean()),
@@ -139,7 +139,7 @@ def likelihood(model, n: int) -> dict | None:
     }
 
 
-def train_minutes(family: str, minutes: float, **settings) -> tuple:
+def train_minutes(family: str, minutes: float, config: dict | None = None, **settings) -> tuple:
     """``genstudio train FAMILY --data mnist-8000 --minutes M``: the family's defaults and
     the trainer's default settings; the run ends by itself at its budget."""
     import tempfile
@@ -152,7 +152,12 @@ def train_minutes(family: str, minutes: float, **settings) -> tuple:
     host = create_plugin_manager(autoload=False)
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="genstudio-quality-")) / "workspace")
     trainer = Trainer.new(
-        host, workspace, family, mnist_train_set(), config={}, settings=TrainSettings(minutes=minutes, **settings)
+        host,
+        workspace,
+        family,
+        mnist_train_set(),
+        config=config or {},
+        settings=TrainSettings(minutes=minutes, **settings),
     )
     t0, warnings, status = None, [], None
     for event in trainer.events():

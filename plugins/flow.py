@@ -60,6 +60,10 @@ class FlowConfig:
     # T < 1 trades diversity for cleaner images (Kingma and Dhariwal 2018, Section 5.4)
     temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling: std of the base Gaussian")
     lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    # after the warm-up, cosine to 0 over the run (Loshchilov and Hutter 2017, without restarts)
+    lr_decay: str = param(
+        "cosine", choices=("none", "cosine"), help="Learning rate over the run: constant, or cosine to 0"
+    )
     warmup_steps: int = param(100, min=0, max=1_000_000, help="Steps over which the learning rate grows from 0")
     # a batch that lands where a coupling's scale is steep must not throw the weights away
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Clip the gradient norm at this (0: off)")
@@ -502,6 +506,8 @@ class Flow(TorchModel):
         x = self.dequantize(batch.x) if self.image else batch.x
         losses = self._losses(x)
         lr = self.config.lr * min(1.0, (self.step + 1) / max(1, self.config.warmup_steps))
+        if self.config.lr_decay == "cosine":
+            lr *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.progress)))
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)

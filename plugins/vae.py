@@ -52,6 +52,11 @@ class VAEConfig:
     beta: float = param(1.0, min=0.0, max=100.0, help="Weight of the KL term (1: VAE, >1: beta-VAE)")
     warmup_steps: int = param(0, min=0, max=10_000_000, help="Steps over which the KL weight grows from 0 to beta")
     lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    # a rate that falls to 0 over the run (Loshchilov and Hutter 2017's cosine, without
+    # restarts) lets the last steps settle instead of jittering around the optimum
+    lr_decay: str = param(
+        "cosine", choices=("none", "cosine"), help="Learning rate over the run: constant, or cosine to 0"
+    )
     # dynamic binarisation is how the literature reports likelihoods on MNIST (Burda et al. 2016)
     binarize: bool = param(False, help="Train on pixels drawn as Bernoulli(x): likelihoods comparable with papers")
     iw_samples: int = param(100, min=1, max=5000, help="Importance samples K for log_prob (Burda et al. 2016)")
@@ -209,6 +214,9 @@ class VAE(TorchModel):
         return self.config.beta * min(1.0, self.step / self.config.warmup_steps)
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.config.lr_decay == "cosine":
+            for group in self.opt.param_groups:
+                group["lr"] = self.config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.progress)))
         x = self._binarize(batch.x)
         ll, kl, _ = self._elbo_terms(x)
         recon, kl = -ll.mean(), kl.mean()
@@ -273,7 +281,7 @@ class VAE(TorchModel):
         what = "continuous Bernoulli density" if self.likelihood == "bernoulli" and pixels == "continuous" else ""
         return {
             "pixels": pixels,
-            "binarize": "stochastic",
+            **({"binarize": "stochastic"} if pixels == "binary" else {}),
             "estimator": f"importance-weighted bound (Burda et al. 2016, eq. 8), K = {k}"
             + (f", {what}" if what else "")
             + "; a lower bound on log p",
