@@ -54,3 +54,37 @@ def gaussian_baselines(train: torch.Tensor, labels: torch.Tensor, test: torch.Te
         "mean_image": float(log_density(train).mean()),
         "class_means": float(torch.logsumexp(torch.stack(parts), 0).mean()),
     }
+
+
+def denoiser_baselines(
+    train: torch.Tensor, labels: torch.Tensor, x0: torch.Tensor, abar: torch.Tensor, eps: torch.Tensor
+) -> dict[str, float]:
+    """Mean squared error per value of the best noise predictions E[eps | x_t] when x_0 is
+    Gaussian with the training images' per-pixel means and variances (``mean_image``: a Wiener
+    filter), or a class-frequency mixture of such Gaussians, one per class (``class_means``).
+    All in the diffusion's [-1, 1] units: ``x0`` (N, D) clean images, ``abar`` (N,) each one's
+    abar_t, ``eps`` (N, D) the noise in x_t = sqrt(abar) x0 + sqrt(1 - abar) eps."""
+    x0, eps = x0.flatten(1).double(), eps.flatten(1).double()
+    ab = abar.double()[:, None]
+    x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+    flat = train.flatten(1).double() * 2 - 1
+
+    def gaussian(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E[eps | x_t] and log p(x_t) under x_0 ~ N(mean, diag var): (N, D), (N,)."""
+        mean, var = images.mean(0), images.var(0).clamp_min(1e-4)
+        total = ab * var + (1 - ab)  # the variance of x_t
+        resid = x_t - ab.sqrt() * mean
+        log_p = -0.5 * (resid.pow(2) / total + total.log() + math.log(2 * math.pi)).sum(1)
+        return (1 - ab).sqrt() * resid / total, log_p
+
+    single, _ = gaussian(flat)
+    parts = [gaussian(flat[labels == c]) for c in labels.unique()]
+    weights = torch.stack(
+        [p + math.log(float((labels == c).double().mean())) for (_, p), c in zip(parts, labels.unique())]
+    )
+    resp = torch.softmax(weights, 0)  # (classes, N)
+    mixture = sum(r[:, None] * e for r, (e, _) in zip(resp, parts))
+    return {
+        "mean_image": float((single - eps).pow(2).mean()),
+        "class_means": float((mixture - eps).pow(2).mean()),
+    }
