@@ -212,6 +212,26 @@ def run_family(family: str, scorer: Scorer, minutes: float, args, **settings) ->
         path = grid.with_name(grid.stem + "_t07.png")
         save_png(path, make_grid(cold[:100], nrow=10), scale=2)
         out["at_temperature_0.7"] = {"grid": str(path.relative_to(ROOT)), **scorer.score(cold)}
+    if family == "rbm":  # the same model sampled by parallel tempering (Desjardins et al. 2010)
+        saved = (model.ladder, model.config.gibbs_steps)
+        model.ladder, model.config.gibbs_steps = 10, 200
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            pt = model.sample(args.n, torch.Generator(model.device).manual_seed(args.seed))
+        pt_s = time.perf_counter() - t1
+        model.ladder, model.config.gibbs_steps = saved
+        pt = pt.float().cpu().numpy()
+        path = grid.with_name(grid.stem + "_pt.png")
+        save_png(path, make_grid(pt[:100], nrow=10), scale=2)
+        scores = scorer.score(pt)
+        out["parallel_tempering_sampling"] = {
+            "temperatures": 10,
+            "gibbs_steps": 200,
+            "sample_seconds": round(pt_s, 1),
+            "grid": str(path.relative_to(ROOT)),
+            **scores,
+            **verdict(scores, scorer.fid_real),
+        }
     if family == "diffusion":  # fewer sampler steps, evenly or quadratically spread
         out["samplers"] = {}
         for steps, spacing in ((25, "uniform"), (25, "quadratic"), (15, "quadratic")):
