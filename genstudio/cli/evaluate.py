@@ -208,6 +208,10 @@ def format_report(report: Any, explicit: bool = True) -> str:
             if r.metric == "memo":
                 better = "nn_ratio near 1 is good, well below 1 suggests copying"
             lines.append(f"  {r.metric:<5} {', '.join(shown)}  (n={r.n}; {better})")
+            if r.metric == "nll" and r.details.get("protocol"):
+                lines.append(f"        protocol: {r.details['protocol']}")
+            if r.details.get("warning"):
+                lines.append(f"        warning: {r.details['warning']}")
             if r.metric == "memo" and r.details.get("pairs_file"):
                 lines.append(f"        closest pairs: {r.details['pairs_file']}")
     if report.notes:
