@@ -153,6 +153,8 @@ def _show(e: Any) -> None:
         print(f"waiting: {e.message}", flush=True)
     elif kind == "sweep_ended":
         print(f"{e.status}: {e.complete} complete, {e.pruned} pruned, {e.failed} failed", flush=True)
+        if e.message:
+            print(f"genstudio: sweep {e.study} {e.status}: {e.message}", file=sys.stderr, flush=True)
         if e.best_trial is not None:
             print(f"best: trial {e.best_trial}, value {_value(e.best_value)}, run {e.best_run}", flush=True)
             print(f"  {_params(e.best_params)}", flush=True)

@@ -97,7 +97,8 @@ class Waiting(SweepEvent):
 
 @dataclass
 class SweepEnded(SweepEvent):
-    """The last event: the best trial so far (``None`` when no trial completed)."""
+    """The last event: ``status`` is ``finished``, ``stopped`` (by the user) or ``failed``
+    (``message`` says why); the best trial so far (``None`` when no trial completed)."""
 
     type: ClassVar[str] = "sweep_ended"
     status: str = "finished"
@@ -108,3 +109,4 @@ class SweepEnded(SweepEvent):
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    message: str = ""

@@ -29,6 +29,8 @@ from genstudio.sweeps.trial import run_trial
 #: pruner compares trials at equal steps.
 VAL_POINTS = 20
 POLL_S = 1.0
+#: A sweep whose trials fail this many times in a row stops: something is wrong with them all.
+MAX_FAILURES_IN_A_ROW = 5
 REPORT_INTERVAL_S = 1.0
 PROGRESS_INTERVAL_S = 0.5
 
@@ -215,7 +217,11 @@ class Sweep:
             direction=self.spec.direction, space=[d.to_dict() for d in self.spec.space],
         )  # fmt: skip
         waiting = ""
+        failures: list[str] = []
         while not self._stop.is_set():
+            if len(failures) >= MAX_FAILURES_IN_A_ROW:
+                yield self._ended("failed", f"{len(failures)} trials in a row failed; the last: {failures[-1]}")
+                return
             for number in st.fail_dead_trials(self.study):
                 yield sev.TrialEnded(self.name, number, state="failed", message="its process was killed")
             counts = self.counts()
@@ -241,16 +247,19 @@ class Sweep:
                 trial.set_user_attr("message", "not needed: the other trials complete the study")
                 self._tell(trial, state.FAIL)
                 continue
-            yield from self._trial(trial)
+            for event in self._trial(trial):
+                if event.type == "trial_ended":
+                    failures = [*failures, event.message] if event.state == "failed" else []
+                yield event
         yield self._ended("stopped" if self._stop.is_set() else "finished")
 
-    def _ended(self, status: str) -> sev.SweepEnded:
+    def _ended(self, status: str, message: str = "") -> sev.SweepEnded:
         best = st.best_of(self.study)
         counts = self.counts()
         return sev.SweepEnded(
             self.name, status=status, best_trial=best["trial"], best_value=best["value"],
             best_params=best["params"], best_run=best["run"], complete=counts.get("complete", 0),
-            pruned=counts.get("pruned", 0), failed=counts.get("failed", 0),
+            pruned=counts.get("pruned", 0), failed=counts.get("failed", 0), message=message,
         )  # fmt: skip
 
     def _tell(self, trial: Any, state: Any, value: float | None = None) -> None:
@@ -283,13 +292,13 @@ class Sweep:
         run_id = trainer.run.id
         ended.run = run_id
         trial.set_user_attr("run", run_id)
-        yield sev.TrialStarted(self.name, trial.number, params=values, run=run_id, total_steps=trainer.total_steps)
         last: float | None = None
         pruned = False
         seen: set[str] = set()
         beat = report_t = progress_t = time.monotonic()
         final: Any = None
         try:
+            yield sev.TrialStarted(self.name, trial.number, params=values, run=run_id, total_steps=trainer.total_steps)
             for event in trainer.events():
                 now = time.monotonic()
                 if now - beat > st.HEARTBEAT_S / 2:
