@@ -64,13 +64,15 @@ class TrialProgress(SweepEvent):
 
 @dataclass
 class TrialReported(SweepEvent):
-    """An intermediate value of the objective, reported to the pruner at ``step``."""
+    """An intermediate value of the objective at training step ``step``, reported to the
+    pruner at ``at``: the step, or for trials trained by time the percent of their time."""
 
     type: ClassVar[str] = "trial_reported"
     trial: int = 0
     run: int = 0
     step: int = 0
     value: float = 0.0
+    at: int = 0
 
 
 @dataclass

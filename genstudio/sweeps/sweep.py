@@ -142,7 +142,8 @@ class Sweep:
                 study_name=self.name,
                 direction=spec.direction,
                 sampler=st.make_sampler(spec.sampler, spec.space, self.trials, spec.seed),
-                pruner=st.make_pruner(spec.pruner, self.trials, spec.steps),
+                # trials by time report at percents of their time (see _trial)
+                pruner=st.make_pruner(spec.pruner, self.trials, spec.steps or 100),
                 load_if_exists=True,
             )
         except ValueError as exc:  # an existing study of the other direction
@@ -295,6 +296,7 @@ class Sweep:
         last: float | None = None
         pruned = False
         seen: set[str] = set()
+        reported: set[int] = set()
         beat = report_t = progress_t = time.monotonic()
         final: Any = None
         try:
@@ -321,16 +323,25 @@ class Sweep:
                         points = [(int(steps[-1]), float(sum(vals) / len(vals)))]
                     else:
                         points = []
+                    budget = getattr(event, "budget_seconds", None)
                     for step, value in points:
                         last = value
-                        trial.report(value, step)
-                        yield sev.TrialReported(self.name, trial.number, run=run_id, step=step, value=value)
-                    if points:
-                        report_t = now
-                        # a trial at its last step is as good as complete: pruning it saves nothing
-                        if points[-1][0] < trainer.total_steps and trial.should_prune():
+                        # the pruner compares trials at equal steps, or, for trials by time, at
+                        # equal shares of their time (in percent): their steps differ
+                        # (snapped to the 5% marks at which a trial by time validates)
+                        share = round(VAL_POINTS * event.elapsed / budget) if budget else 0
+                        at = step if not budget else max(1, min(VAL_POINTS, share)) * (100 // VAL_POINTS)
+                        if at not in reported:  # Optuna keeps one value a step
+                            reported.add(at)
+                            trial.report(value, at)
+                        yield sev.TrialReported(self.name, trial.number, run=run_id, step=step, value=value, at=at)
+                        # a trial at its end is as good as complete: pruning it saves nothing
+                        if at < (100 if budget else trainer.total_steps) and trial.should_prune():
                             pruned = True
                             trainer.stop()
+                            break
+                    if points:
+                        report_t = now
                 if now - progress_t > PROGRESS_INTERVAL_S:
                     progress_t = now
                     yield sev.TrialProgress(

@@ -125,13 +125,13 @@ def test_a_sweep_finds_the_known_best_scale_within_20_percent(host, gs_workspace
 
 
 def test_the_median_pruner_stops_a_clearly_bad_trial_which_keeps_its_scalars(host, gs_workspace):
-    s = spec(trials=3, steps=200, enqueue=[{"lr": 0.1}, {"lr": 1e-5}])
+    s = spec(trials=3, steps=2000, enqueue=[{"lr": 0.1}, {"lr": 1e-5}])
     events = list(Sweep(host, gs_workspace, s).events())
     ended = {e.trial: e for e in events if e.type == "trial_ended"}
     assert [ended[i].params["lr"] for i in range(3)] == [0.05, 0.1, 1e-5]
     assert ended[0].state == ended[1].state == "complete"
     bad = ended[2]
-    assert bad.state == "pruned" and bad.step < 200
+    assert bad.state == "pruned" and bad.step < 2000
     reported = [(e.step, e.value) for e in events if e.type == "trial_reported" and e.trial == 2]
     store = RunStore(gs_workspace)
     run = store.get_run(bad.run)
@@ -202,3 +202,16 @@ def test_importances_come_from_optuna(host, gs_workspace):
     list(sweep.events())
     imp, why = st.importances(sweep.study)
     assert not why and set(imp) == {"lr", "init_scale"} and sum(imp.values()) == pytest.approx(1.0)
+
+
+def test_trials_by_time_are_compared_at_equal_shares_of_their_time(host, gs_workspace):
+    s = spec(trials=2, steps=None, minutes=0.03, pruner="none", enqueue=[{"lr": 1e-5}])
+    sweep = Sweep(host, gs_workspace, s)
+    events = list(sweep.events())
+    assert events[-1].complete == 2
+    first, second = sweep.study.trials
+    # the two trials train different numbers of steps, but report at the same 5% marks
+    assert first.user_attrs["step"] != second.user_attrs["step"]
+    assert set(first.intermediate_values) <= set(range(5, 101, 5))
+    assert len(set(first.intermediate_values) & set(second.intermediate_values)) >= 10
+    assert RunStore(gs_workspace).get_run(first.user_attrs["run"]).settings["minutes"] == 0.03
