@@ -21,6 +21,23 @@ def _pen(color: tuple, width: float = 1.5, **kw: Any) -> Any:
     return pg.mkPen(color=color, width=width, **kw)
 
 
+def robust_range(values: list[float], maximize: bool) -> tuple[float, float] | None:
+    """A y range that shows the good values and the usual ones: a diverged trial (a loss of
+    1e8) would otherwise flatten every other point onto one line. Outliers lie outside."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return None
+    if maximize:
+        v = -v
+    lo, q = float(v.min()), float(np.quantile(v, 0.75))
+    hi = min(float(v.max()), q + 1.5 * (q - lo)) if q > lo else float(v.max())
+    if hi <= lo:
+        hi = lo + max(1e-9, abs(lo) * 0.1)
+    pad = 0.05 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    return (-hi, -lo) if maximize else (lo, hi)
+
+
 class HistoryPlot(pg.PlotWidget):
     """The objective of each finished trial, and the best so far as a step line."""
 
@@ -49,6 +66,9 @@ class HistoryPlot(pg.PlotWidget):
             xs.append(t)
             ys.append(best)
         self.best.setData(xs, ys)
+        span = robust_range([v for _, v in comp + prun], maximize)
+        if span is not None:
+            self.setYRange(*span)
 
 
 class IntermediatePlot(pg.PlotWidget):
@@ -64,7 +84,7 @@ class IntermediatePlot(pg.PlotWidget):
         self.ends = pg.ScatterPlotItem(symbol="x", size=12, pen=_pen(FAILED, 2), brush=None)
         self.addItem(self.ends)
 
-    def redraw(self, rows: list[dict]) -> None:
+    def redraw(self, rows: list[dict], maximize: bool = False) -> None:
         ends = []
         for r in rows:
             points = r["intermediate"]
@@ -81,6 +101,9 @@ class IntermediatePlot(pg.PlotWidget):
                 if state == "pruned":
                     ends.append({"pos": (steps[-1], values[-1])})
         self.ends.setData(ends)
+        span = robust_range([v for r in rows for _, v in r["intermediate"]], maximize)
+        if span is not None:
+            self.setYRange(*span)
 
     def clear_curves(self) -> None:
         for curve in self.curves.values():
@@ -96,7 +119,7 @@ class ParallelCoordinates(pg.PlotWidget):
 
     def __init__(self, parent: Any = None):
         super().__init__(parent)
-        self.setTitle("Parallel coordinates")
+        self.setTitle("Parallel coordinates (last axis: rank of the objective)")
         self.setMouseEnabled(x=False, y=False)
         self.hideAxis("left")
         self.lines: list[Any] = []
@@ -107,14 +130,16 @@ class ParallelCoordinates(pg.PlotWidget):
         self.lines = []
         done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
         names = [d["name"] for d in space]
-        self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate([*names, "objective"])]])
+        self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate([*names, "rank"])]])
         if not done or not names:
             return
         columns = []
         for d in space:
             columns.append(_scaled([r["params"].get(d["name"]) for r in done], d))
         values = np.array([r["value"] for r in done], dtype=float)
-        columns.append(_scaled(list(values), {"log": False}))
+        # the objective by rank (best at the top): one diverged trial does not squash the rest
+        ranks = np.argsort(np.argsort(values if maximize else -values))
+        columns.append(list(ranks / max(1, len(values) - 1)))
         cols = np.array(columns).T  # (trials, axes)
         order = np.argsort(values if maximize else -values)  # the best drawn last, on top
         rank = np.empty(len(order))

@@ -105,6 +105,7 @@ class TuneTable(QTableWidget):
             self.logs.append(log)
         self.resizeColumnsToContents()
         self.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setMinimumSectionSize(60)
 
     def set_ticked(self, names: list[str]) -> None:
         for tick, p in zip(self.ticks, self.params):
@@ -452,7 +453,7 @@ class SweepTab(QWidget):
                 if col == 1 and r.get("message"):
                     item.setToolTip(r["message"])
         self.history.redraw(rows, self.maximize)
-        self.intermediate.redraw(rows)
+        self.intermediate.redraw(rows, self.maximize)
         self.parallel.redraw(rows, self.space, self.maximize)
         self._update_buttons()
 
