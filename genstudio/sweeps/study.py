@@ -76,9 +76,9 @@ def make_sampler(name: str, space: list[Any], trials: int, seed: int | None) -> 
 def make_pruner(name: str, trials: int, steps: int | None) -> Any:
     op = optuna()
     if name == "median":
-        # a quarter of the trials (at most 5) finish before any is compared with them
+        # a quarter of the trials (2 to 5) finish before any is compared with them
         warmup = steps // 10 if steps else 0
-        return op.pruners.MedianPruner(n_startup_trials=max(1, min(5, trials // 4)), n_warmup_steps=warmup)
+        return op.pruners.MedianPruner(n_startup_trials=max(2, min(5, trials // 4)), n_warmup_steps=warmup)
     if name == "hyperband":
         return op.pruners.HyperbandPruner(min_resource=max(1, (steps or 0) // 20), max_resource=steps or "auto")
     if name == "none":
