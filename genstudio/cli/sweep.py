@@ -88,11 +88,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for name in ("batch_size", "cpu_threads", "eval_every", "eval_metrics"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    steps = args.steps if args.minutes_per_trial is None else None
+    steps = None if args.minutes_per_trial is not None else (2000 if args.steps is None else args.steps)
     spec = SweepSpec(
         model=args.model, data=args.data, data_options=option_values(source_cls, args.data_option),
         space=build_space(model_cls.Config, args.param), trials=args.trials,
-        steps=steps if steps is not None or args.minutes_per_trial is not None else 2000,
+        steps=steps,
         minutes=args.minutes_per_trial, objective=args.objective, direction=args.direction, sampler=args.sampler,
         pruner=args.pruner, study=args.study, storage=args.storage, seed=args.sampler_seed, settings=settings,
     )  # fmt: skip

@@ -106,14 +106,14 @@ class Sweep:
             for d in spec.space:
                 size *= len(d.grid())
             self.trials = min(self.trials, size)
-        self.name = spec.study_name()
-        self.storage_url = spec.storage or st.default_storage(workspace)
-        self.study = self._open_study()
-        if dataset is None:
+        if dataset is None:  # loaded once for every trial, and before the study is made
             from genstudio.data import load_dataset
 
             dataset = load_dataset(host, spec.data, spec.data_options, cache_dir=workspace.cache_dir)
         self.dataset = dataset
+        self.name = spec.study_name()
+        self.storage_url = spec.storage or st.default_storage(workspace)
+        self.study = self._open_study()
         self.objective: str | None = spec.objective or self.study.user_attrs.get("objective")
         self._stop = threading.Event()
         self._pause = threading.Event()
