@@ -69,9 +69,9 @@ class GANConfig:
     n_critic: int = param(1, min=1, max=20, help="Discriminator updates per generator update")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="wgan-gp: gradient penalty weight lambda")
     # Radford et al. 2016: Adam, lr 2e-4, beta1 0.5; wgan-gp resolves these defaults to 1e-4, (0, 0.9)
-    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate")
-    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate")
-    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks")
+    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate", tune=True)
+    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate", tune=True)
+    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks", tune=True)
     beta2: float = param(0.999, min=0.0, max=0.9999, help="Adam beta2 of both networks")
     # averages over roughly the last 1/(1 - decay) generator updates; 0 samples from G itself
     ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the generator's weight average (0: off)")

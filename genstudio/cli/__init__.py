@@ -8,6 +8,7 @@
     genstudio sample RUN [-n N] -o FILE         draw samples from a run
     genstudio runs list|show|export             the workspace's runs
     genstudio data list|show                    data sources
+    genstudio sweep MODEL --data SOURCE [...]   search hyperparameters with Optuna; sweep show STUDY
     genstudio plugins list                      plugins and what they contribute
     genstudio plugins install|uninstall SPEC    add or remove a plugin package (pip, host pinned)
     genstudio plugins enable|disable NAME       switch a plugin on or off
@@ -26,10 +27,10 @@ from collections.abc import Sequence
 
 from genstudio import __version__
 from genstudio.api import GenStudioError
-from genstudio.cli import data, evaluate, plugins, runs, train
+from genstudio.cli import data, evaluate, plugins, runs, sweep, train
 from genstudio.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, workspace_arg
 
-COMMAND_MODULES = (train, runs, data, evaluate, plugins)
+COMMAND_MODULES = (train, runs, data, evaluate, plugins, sweep)
 
 
 def base_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,7 @@ def test_layout(window):
         "Samples",
         "Latent",
         "Evaluate",
+        "Sweep",
         "Runs",
     ]
     assert window.device_label.text().startswith("device:")
