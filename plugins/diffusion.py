@@ -501,6 +501,19 @@ class Diffusion(TorchModel):
             "vlb_timesteps": k,
         }
 
+    # -- the denoiser, for restoration solvers (the `denoise` capability) ---------------------
+
+    def noise_schedule(self) -> torch.Tensor:
+        """abar_t ``(T,)`` for timestep indices 0..T-1: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+        in model space (see :meth:`to_model`)."""
+        return self.abar
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """x0_hat ``(N, *spec.shape)`` in model space from x_t at timestep index t, by the
+        sampling network (Ho et al. 2020, eq. 15)."""
+        return self.predict_x0(x_t, int(t))
+
     def load_extra_state(self, state: dict) -> None:
         if "steps_done" in state:  # checkpoints before the host kept the step count
             self.step = int(state["steps_done"])

@@ -463,6 +463,16 @@ class GAN(TorchModel):
             self._standing_stats()
         return self._to_data(g(z))
 
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's raw score (N,) of data-space examples: higher is more like the
+        training data. Conditional: the highest score over the classes."""
+        h = self._to_model(x)
+        if not self.num_classes:
+            return self.D(h, None).reshape(-1)
+        ys = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(self.num_classes)]
+        return torch.stack([self.D(h, y) for y in ys]).amax(0)
+
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, latent_dim) from the prior: z ~ N(0, I), and a uniform one-hot class when conditional."""
         return self._latent(n, generator)

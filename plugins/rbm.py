@@ -389,6 +389,12 @@ class RBM(TorchModel):
         """One Gibbs up-down pass, h ~ p(h | v), returning E[v | h] in data space, shaped like x."""
         return self._to_data(self._visible_mean(self._sample_h(self._visible(x))))
 
+    @torch.no_grad()
+    def gibbs_step(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One block Gibbs sweep v -> h ~ p(h | v) -> E[v | h], in data space, shaped like x;
+        fed back, the mean is drawn again as v (restoration clamps observed pixels between sweeps)."""
+        return self._to_data(self._visible_mean(self._sample_h(self._visible(x, generator), generator)))
+
     # -- likelihood --------------------------------------------------------------------------
 
     def free_energy(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from genstudio import __version__
 from genstudio.api import GenStudioError
 from genstudio.gui import theme
+from genstudio.gui.apply_tab import ApplyTab
 from genstudio.gui.data_panel import DataPanel
 from genstudio.gui.evaluate_tab import EvaluateTab
 from genstudio.gui.latent_tab import LatentTab
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self.latent = LatentTab(studio, self.access)
         self.evaluate = EvaluateTab(studio)
         self.sweep = SweepTab(studio, self.model_panel.config_values, self.model_panel.form.set_values)
+        self.apply = ApplyTab(studio, self.access)
         self.runs = RunsTab(studio)
         self.runs.continue_requested.connect(self._continue_run)
         studio.run_opened.connect(lambda _: self.tabs.setCurrentWidget(self.samples))
@@ -120,6 +122,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.latent, "Latent")
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.tabs.addTab(self.sweep, "Sweep")
+        self.tabs.addTab(self.apply, "Apply")
         self.tabs.addTab(self.runs, "Runs")
         self.setCentralWidget(self.tabs)
         self.data_dock = self._dock("Data", self.data_panel, "DataDock")

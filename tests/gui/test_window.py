@@ -26,6 +26,7 @@ def test_layout(window):
         "Latent",
         "Evaluate",
         "Sweep",
+        "Apply",
         "Runs",
     ]
     assert window.device_label.text().startswith("device:")
