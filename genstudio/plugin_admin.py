@@ -52,6 +52,7 @@ PROTECTED: tuple[str, ...] = (
     "safetensors",
     "platformdirs",
     "pooch",
+    "optuna",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",
