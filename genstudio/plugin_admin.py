@@ -51,6 +51,8 @@ PROTECTED: tuple[str, ...] = (
     "pluggy",
     "safetensors",
     "platformdirs",
+    "pooch",
+    "optuna",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",

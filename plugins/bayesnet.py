@@ -71,9 +71,9 @@ class BayesNetConfig:
         "hill-climb", choices=("hill-climb", "chow-liu"), help="Structure search: BIC hill climbing or a Chow-Liu tree"
     )
     # 3 parents keep tables small enough to estimate from thousands of rows
-    max_parents: int = param(3, min=0, max=10, help="Most parents per column (0: independent columns)")
+    max_parents: int = param(3, min=0, max=10, help="Most parents per column (0: independent columns)", tune=True)
     # 1 pseudo-count per cell is Laplace's rule: unseen values keep a small probability
-    alpha: float = param(1.0, min=1e-4, max=100.0, log=True, help="Dirichlet pseudo-count per table cell")
+    alpha: float = param(1.0, min=1e-4, max=100.0, log=True, help="Dirichlet pseudo-count per table cell", tune=True)
     # restarts escape local optima; a few suffice for tens of columns
     restarts: int = param(5, min=0, max=200, help="Random restarts of hill climbing (perturb the best graph)")
     max_iters: int = param(1000, min=1, max=100_000, help="Most moves per hill climb")

@@ -69,8 +69,16 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     s.add_argument("run", metavar="RUN", help="run id or name")
-    s.add_argument("--data", required=True, metavar="SOURCE", help="a built-in source's name or a path")
-    s.add_argument("--data-option", action="append", default=[], metavar="K=V", help="a source option (repeatable)")
+    s.add_argument(
+        "--data", metavar="SOURCE", help="a built-in source's name or a path (default: the data the run trained on)"
+    )
+    s.add_argument(
+        "--data-option",
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a source option (repeatable; default: the run's own options when SOURCE is the run's data)",
+    )
     s.add_argument(
         "-o",
         "--output",
@@ -219,6 +227,10 @@ def format_report(report: Any, explicit: bool = True) -> str:
             if r.metric == "memo":
                 better = "nn_ratio near 1 is good, well below 1 suggests copying"
             lines.append(f"  {r.metric:<5} {', '.join(shown)}  (n={r.n}; {better})")
+            if r.metric == "nll" and r.details.get("protocol"):
+                lines.append(f"        protocol: {r.details['protocol']}")
+            if r.details.get("warning"):
+                lines.append(f"        warning: {r.details['warning']}")
             if r.metric == "memo" and r.details.get("pairs_file"):
                 lines.append(f"        closest pairs: {r.details['pairs_file']}")
     if report.notes:
@@ -257,7 +269,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UsageError(
             f"run {loaded.run.id} ({loaded.run.model}) has neither log_prob nor reconstruct: nothing to score with"
         )
-    data = load_dataset(host, args.data, args.data_option, cache_dir=workspace.cache_dir)
+    source, options = _scored_source(args, loaded.run)
+    data = load_dataset(host, source, options, cache_dir=workspace.cache_dir)
     progress = StageProgress()
     try:
         scores = score_dataset(
@@ -272,6 +285,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     write_scores(output, scores)
     print(f"wrote {len(data)} rows ({', '.join(['index', *scores])}) to {output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _scored_source(args: argparse.Namespace, run: Any, drop: tuple[str, ...] = ()) -> tuple[str, Any]:
+    """The source and options ``score`` reads: the run's own data and options (kind=tabular,
+    size=...) unless told otherwise; ``drop`` leaves out options that must not carry over."""
+    source = args.data or run.data
+    options = args.data_option
+    if options is None:
+        same = source == run.data or Path(source).expanduser().resolve() == Path(run.data).expanduser().resolve()
+        options = {k: v for k, v in run.data_options.items() if k not in drop} if same else []
+    return source, options
 
 
 def score_anomalies(args: argparse.Namespace) -> int:
@@ -289,12 +313,14 @@ def score_anomalies(args: argparse.Namespace) -> int:
             f"run {loaded.run.id} ({loaded.run.model}) has no anomaly score (log_prob, reconstruct, critic)"
         )
     by = args.by or have[0]
-    data = load_dataset(host, args.data, args.data_option, cache_dir=workspace.cache_dir)
+    # a run trained on classes=0-8 is scored on every class: the others are the anomalies
+    source, options = _scored_source(args, loaded.run, drop=("classes",))
+    data = load_dataset(host, source, options, cache_dir=workspace.cache_dir)
     wanted = anomaly.parse_labels(args.anomalous, data.spec.classes if data.y is not None else None)
     labels = data.y
     is_anomaly = np.isin(labels, wanted)
     if not is_anomaly.any():
-        raise UsageError(f"--anomalous {args.anomalous}: no example of {args.data} has these labels")
+        raise UsageError(f"--anomalous {args.anomalous}: no example of {source} has these labels")
     progress = None if args.json else StageProgress()
     try:
         scores = anomaly.anomaly_scores(
@@ -325,7 +351,7 @@ def score_anomalies(args: argparse.Namespace) -> int:
         "run": loaded.run.id,
         "model": loaded.run.model,
         "step": loaded.step,
-        "data": args.data,
+        "data": source,
         "by": by,
         "scores_available": have,
         "n": len(data),
@@ -338,7 +364,7 @@ def score_anomalies(args: argparse.Namespace) -> int:
         out(summary)
     else:
         print(
-            f"run {loaded.run.id} ({loaded.run.model}) at step {loaded.step}: {len(data)} examples of {args.data}, "
+            f"run {loaded.run.id} ({loaded.run.model}) at step {loaded.step}: {len(data)} examples of {source}, "
             f"{int(is_anomaly.sum())} anomalous (labels {', '.join(names)})\n"
             f"score {by} (higher is more anomalous; available: {', '.join(have)})\n"
             f"AUROC {c.auroc:.4f}  average precision {c.average_precision:.4f}"
