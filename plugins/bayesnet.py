@@ -490,6 +490,17 @@ class BayesNet(GenerativeModel):
         (depth of each node: 0 for roots), ``cards``, ``types`` and ``rows`` (effective N)."""
         return dict(self._structure)
 
+    def factors(self) -> list[tuple[list[int], np.ndarray]]:
+        """The network as factors, one per column i in column order: its scope
+        ``[*parents(i), i]`` (column indices) and the table p(x_i | x_parents) shaped
+        ``(card_parent1, ..., card_parentk, card_i)``, float64, each row summing to 1. Exact
+        queries (genstudio query, impute, the window's evidence) run on these."""
+        self._ensure_current()
+        return [
+            ([*ps, i], np.exp(t).reshape(*(self.cards[p] for p in ps), self.cards[i]))
+            for i, (ps, t) in enumerate(zip(self.parents, self.log_tables))
+        ]
+
     def _describe(self) -> dict[str, Any]:
         layers = [0] * len(self.cards)
         for i in self.order:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from genstudio import __version__
 from genstudio.api import GenStudioError
 from genstudio.gui import theme
+from genstudio.gui.apply_tab import ApplyTab
 from genstudio.gui.data_panel import DataPanel
 from genstudio.gui.evaluate_tab import EvaluateTab
 from genstudio.gui.latent_tab import LatentTab
@@ -37,7 +38,7 @@ from genstudio.gui.training_tab import TrainingTab
 from genstudio.gui.workers import run_in_background
 from genstudio.runs.workspace import Workspace
 
-DEFAULT_DATA = "digits"
+DEFAULT_DATA = "mnist"
 DOCK_WIDTH = 380
 DOCK_MIN_WIDTH = 260
 MAX_RECENT = 8
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self.latent = LatentTab(studio, self.access)
         self.evaluate = EvaluateTab(studio)
         self.sweep = SweepTab(studio, self.model_panel.config_values, self.model_panel.form.set_values)
+        self.apply = ApplyTab(studio, self.access)
         self.runs = RunsTab(studio)
         self.runs.continue_requested.connect(self._continue_run)
         studio.run_opened.connect(lambda _: self.tabs.setCurrentWidget(self.samples))
@@ -120,6 +122,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.latent, "Latent")
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.tabs.addTab(self.sweep, "Sweep")
+        self.tabs.addTab(self.apply, "Apply")
         self.tabs.addTab(self.runs, "Runs")
         self.setCentralWidget(self.tabs)
         self.data_dock = self._dock("Data", self.data_panel, "DataDock")
