@@ -59,6 +59,8 @@ PROTECTED: tuple[str, ...] = (
     "shiboken6",
     "pyqtgraph",
     "superqt",
+    "optuna",  # the sweeps' studies live in its storage schema
+    "sqlalchemy",
 )
 
 #: Built-ins that are GenStudio itself (data sources, file formats, metrics): never disabled.
