@@ -52,7 +52,6 @@ PROTECTED: tuple[str, ...] = (
     "safetensors",
     "platformdirs",
     "pooch",
-    "optuna",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",
