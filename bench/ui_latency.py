@@ -141,7 +141,7 @@ def bench_training(seconds: float) -> dict:
         app.processEvents()
         time.sleep(0.001)
     ticker.stop()
-    session = win.training.session
+    session = win.studio.session
     steps = session.trainer.step if session is not None else 0
     if session is not None:
         session.stop()

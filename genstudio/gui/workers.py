@@ -1,8 +1,9 @@
 """Background work: the only module that starts threads.
 
 - :func:`run_in_background` runs a function in Qt's thread pool and delivers its result or
-  error on the GUI thread; :func:`stream_in_background` does the same for an iteration,
-  delivering each item as it comes (pip's output, line by line).
+  error on the GUI thread (:func:`start_thread`: in a thread of its own, for start-up);
+  :func:`stream_in_background` does the same for an iteration, delivering each item as it
+  comes (pip's output, line by line).
 - :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
   generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
   signals) and re-emits its events as signals on the GUI thread. The loop already bounds
@@ -21,9 +22,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
-from superqt.utils import create_worker
 
 from genstudio.data.grid import picture
+from genstudio.gui.startup import warm_up_torch
 
 # A worker that holds the interpreter lock in pure Python for the default 5 ms at a time can
 # make the GUI thread wait; 1 ms slices keep the event loop responsive during training.
@@ -89,7 +90,27 @@ def run_in_background(
     """Run ``fn(*args, **kwargs)`` in the thread pool; ``on_result`` or ``on_error`` is called
     on the GUI thread. Returns the superqt worker."""
     install()
+    from superqt.utils import create_worker  # here: superqt's import takes a third of a second
 
+    return create_worker(_job(fn, args, kwargs, on_result, on_error), _start_thread=True)
+
+
+def start_thread(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BackgroundError], None] | None = None,
+) -> threading.Thread:
+    """Like :func:`run_in_background`, in a thread of its own that starts at once: for the
+    plugins at start-up, whose import of torch then overlaps with building the window rather
+    than waiting for the thread pool's imports."""
+    install()
+    thread = threading.Thread(target=_job(fn, args, {}, on_result, on_error), name="genstudio-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _job(fn: Callable[..., Any], args: tuple, kwargs: dict, on_result: Any, on_error: Any) -> Callable[[], None]:
     def job() -> None:
         try:
             result = fn(*args, **kwargs)
@@ -98,8 +119,7 @@ def run_in_background(
             return
         _deliver(on_result, result)
 
-    worker = create_worker(job, _start_thread=True)
-    return worker
+    return job
 
 
 def stream_in_background(
@@ -172,6 +192,26 @@ def _eval_call(target: Any, fn: Callable[[Any], Any]) -> Any:
         return fn(model)
 
 
+def new_trainer(
+    host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
+) -> Any:
+    """Prepare a new run (off the GUI thread: it opens the store and imports torch's pieces)."""
+    from genstudio.training.loop import Trainer
+
+    warm_up_torch()  # before the loop starts, not during its first steps
+
+    return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
+
+
+def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
+    """Prepare to continue a run from its last checkpoint (off the GUI thread)."""
+    from genstudio.training.loop import Trainer
+
+    warm_up_torch()
+
+    return Trainer.resume(host, workspace, run_id, steps=steps)
+
+
 class TrainingSession(QObject):
     """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
 
@@ -199,6 +239,8 @@ class TrainingSession(QObject):
         return self._worker is not None and not self._ended and not self._done.is_set()
 
     def start(self) -> None:
+        from superqt.utils import create_worker
+
         self._worker = create_worker(self._events, _start_thread=False)
         self._worker.yielded.connect(self._on_event)
         self._worker.errored.connect(self._on_error)

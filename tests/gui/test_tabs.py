@@ -303,10 +303,10 @@ def test_continuing_a_stopped_run_finishes_it(window, qtbot, monkeypatch):
     window.training.length.setValue(400)
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         window.training.start()
-    session = window.training.session
+    session = window.studio.session
     qtbot.waitUntil(lambda: session.trainer.step >= 20, timeout=TIMEOUT)
     with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as stopped:
-        window.training.stop()
+        window.studio.stop_training()
     assert stopped.args[0].status == "stopped"
     at = stopped.args[0].step
     runs = window.runs
