@@ -59,7 +59,7 @@ def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_
     view = tab.view
     at = view.mapFromScene(1 + 9 * 2 + 4.5, 1 + 4.5)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
-    assert tab.selected == 2 and tab.enlarged.pixmap() is not None and tab.save_one.isEnabled()
+    assert tab.selected == 2 and not tab.enlarged.pixmap().isNull() and tab.save_one.isEnabled()
     out = iter([str(tmp_path / "grid.png"), str(tmp_path / "one.png")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(out), "PNG"))
     tab.save_grid()
@@ -67,8 +67,11 @@ def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_
     from PIL import Image
 
     with Image.open(tmp_path / "grid.png") as grid, Image.open(tmp_path / "one.png") as one:
-        assert grid.size == (tab.pixels.shape[1], tab.pixels.shape[0])
-        assert one.size == (32, 32)  # 8x8 enlarged four times
+        np.testing.assert_array_equal(np.asarray(grid.convert("L")), tab.pixels[..., 0])
+        # the third sample, 8x8 enlarged four times
+        third = make_grid(tab.samples[2:3], pad=0)[..., 0]
+        np.testing.assert_array_equal(np.asarray(one.convert("L")), third.repeat(4, 0).repeat(4, 1))
+        assert not np.array_equal(third, make_grid(tab.samples[1:2], pad=0)[..., 0])  # not just any sample
 
 
 def test_wheel_zooms_the_grid(window, qtbot):
