@@ -146,7 +146,8 @@ class RunsTab(QWidget):
 
         self._timer = QTimer(self)
         self._timer.setInterval(2000)
-        self._timer.timeout.connect(self.refresh)
+        # the live status of runs, while the table is in view (the store is read on this thread)
+        self._timer.timeout.connect(lambda: self.refresh() if self.isVisible() else None)
         self._timer.start()
         studio.workspace_changed.connect(lambda _: self.refresh())
         studio.training_started.connect(lambda _: self.refresh())
@@ -156,6 +157,10 @@ class RunsTab(QWidget):
         self.refresh()
 
     # -- table -----------------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.refresh()
 
     def refresh(self) -> None:
         from genstudio.runs.store import RunStore

@@ -10,6 +10,7 @@ actions (:class:`~genstudio.gui.menus.RunActions`), so both are enabled together
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -34,12 +35,15 @@ from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox, bind
 from genstudio.training.events import format_duration
 
+FIGURES_EVERY_S = 0.25
+
 
 class TrainingTab(QWidget):
     def __init__(self, studio: Studio, actions: RunActions, parent: QWidget | None = None):
         super().__init__(parent)
         self.studio = studio
         self.actions = actions
+        self._figures_at = 0.0  # when the progress bar and status last changed (monotonic s)
 
         self.start_button = QPushButton("▶  Train")
         self.start_button.setToolTip(actions.start.toolTip())
@@ -183,7 +187,13 @@ class TrainingTab(QWidget):
     def _on_event(self, event: Any) -> None:
         kind = event.type
         if kind == "progress":
-            self.plot.append(event.scalars, walls=event.walls)
+            self.plot.append(event.scalars, walls=event.walls)  # drawn on the plot's own timer
+            now = time.monotonic()
+            # the figures change about 20 times a second: a person reads a few, and each new
+            # text costs the GUI thread a layout and a paint
+            if now - self._figures_at < FIGURES_EVERY_S and event.step < event.total_steps:
+                return
+            self._figures_at = now
             total = max(1, event.total_steps)
             self.progress.setMaximum(total)
             self.progress.setValue(event.step)
