@@ -213,6 +213,9 @@ class TrainingTab(QWidget):
             self.warnings.addItem(f"step {event.step}: {event.message}")
 
     def _ended(self, event: Any) -> None:
+        total = self.progress.maximum()  # the bar shows the last step, which progress events may have skipped
+        self.progress.setValue(min(event.step, total))
+        self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
         if event.type == "failed":
             self.error.show_error(event.message, event.traceback)
             self.status.setText(f"Run {event.run} failed at step {event.step:,}.")

@@ -143,6 +143,7 @@ def test_train_samples_appear_pause_resume_stop(window, qtbot):
     with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as ended:
         qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
     assert ended.args[0].status == "stopped"
+    assert tab.progress.value() == ended.args[0].step  # the bar ends where the run did
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
     run = RunStore(window.studio.workspace).get_run(window.studio.session.trainer.run.id)
     assert run.status == "stopped"
