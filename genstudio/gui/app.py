@@ -59,6 +59,8 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
     studio.load_plugins()  # torch imports in the background while the window is built
     from genstudio.gui.main_window import MainWindow  # its modules (pyqtgraph, ...) meanwhile too
 
+    workers.import_thread_pool()
+
     window = MainWindow(studio, settings)
     window.load_plugins()  # says so in the status bar; the loading is already under way
     window.show()

@@ -95,6 +95,12 @@ def run_in_background(
     return create_worker(_job(fn, args, kwargs, on_result, on_error), _start_thread=True)
 
 
+def import_thread_pool() -> None:
+    """Import superqt's workers now (a third of a second), while the plugins load in their
+    own thread, rather than on the GUI thread when the first background job starts."""
+    import superqt.utils  # noqa: F401
+
+
 def start_thread(
     fn: Callable[..., Any],
     *args: Any,
