@@ -1,7 +1,8 @@
 """Starting the window: ``genstudio [--workspace DIR]``.
 
-The plugins (and with them torch) start loading in the background before the window is
-built, so the window is on screen in well under two seconds and Train is offered soon after.
+The window is built first; the plugins (and with them torch) then load in a thread of their
+own while it is shown, so it is on screen in well under two seconds and Train is offered
+as soon as the plugins and the default data are there.
 """
 
 from __future__ import annotations
@@ -54,15 +55,10 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
     app.setApplicationName("GenStudio")
     app.setOrganizationName("GenStudio")
     workers.install()
-    settings = QSettings()
-    studio = make_studio(workspace, settings)
-    studio.load_plugins()  # torch imports in the background while the window is built
-    from genstudio.gui.main_window import MainWindow  # its modules (pyqtgraph, ...) meanwhile too
-
-    workers.import_thread_pool()
-
-    window = MainWindow(studio, settings)
-    window.load_plugins()  # says so in the status bar; the loading is already under way
+    window = make_window(workspace)
+    # the plugins (and torch) load in their own thread from here; the window's first paint
+    # and the plugins' imports then share the interpreter, but the window is built already
+    window.load_plugins()
     window.show()
     if os.environ.get(SHOWN_ENV):
         _report_shown(window)

@@ -32,7 +32,7 @@ from genstudio.gui.startup import warm_up_torch
 from genstudio.gui.state import Studio
 from genstudio.gui.status_bar import StatusBar, device_description
 from genstudio.gui.training_tab import TrainingTab
-from genstudio.gui.workers import run_in_background
+from genstudio.gui.workers import import_thread_pool, run_in_background
 from genstudio.runs.workspace import Workspace
 
 DEFAULT_DATA = "digits"
@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
         if not self._warmed:
             self._warmed = True
             run_in_background(warm_up_torch)
+            run_in_background(import_thread_pool)
 
     def choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a workspace", str(self.studio.workspace.root))

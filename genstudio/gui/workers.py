@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from genstudio.data.grid import picture
 from genstudio.gui.startup import warm_up_torch
@@ -86,18 +86,17 @@ def run_in_background(
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BackgroundError], None] | None = None,
     **kwargs: Any,
-) -> Any:
-    """Run ``fn(*args, **kwargs)`` in the thread pool; ``on_result`` or ``on_error`` is called
-    on the GUI thread. Returns the superqt worker."""
+) -> None:
+    """Run ``fn(*args, **kwargs)`` in Qt's global thread pool; ``on_result`` or ``on_error`` is
+    called on the GUI thread. (A plain pool job: superqt's workers add nothing for one call,
+    and importing superqt took a third of a second of the GUI thread before Train was offered.)"""
     install()
-    from superqt.utils import create_worker  # here: superqt's import takes a third of a second
-
-    return create_worker(_job(fn, args, kwargs, on_result, on_error), _start_thread=True)
+    QThreadPool.globalInstance().start(_job(fn, args, kwargs, on_result, on_error))
 
 
 def import_thread_pool() -> None:
-    """Import superqt's workers now (a third of a second), while the plugins load in their
-    own thread, rather than on the GUI thread when the first background job starts."""
+    """Import superqt's workers, which :class:`TrainingSession` uses, off the GUI thread and
+    before the first run (a third of a second of imports)."""
     import superqt.utils  # noqa: F401
 
 
@@ -108,8 +107,7 @@ def start_thread(
     on_error: Callable[[BackgroundError], None] | None = None,
 ) -> threading.Thread:
     """Like :func:`run_in_background`, in a thread of its own that starts at once: for the
-    plugins at start-up, whose import of torch then overlaps with building the window rather
-    than waiting for the thread pool's imports."""
+    plugins at start-up, so that a slow plugin never holds one of the pool's few threads."""
     install()
     thread = threading.Thread(target=_job(fn, args, {}, on_result, on_error), name="genstudio-start", daemon=True)
     thread.start()
@@ -134,16 +132,16 @@ def stream_in_background(
     on_item: Callable[[Any], None],
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BackgroundError], None] | None = None,
-) -> Any:
+) -> None:
     """Iterate ``items()`` in the thread pool (a subprocess's output lines, say): each item
     goes to ``on_item`` on the GUI thread as it comes, then ``on_result(None)`` or
-    ``on_error`` once the iteration ends. Returns the superqt worker."""
+    ``on_error`` once the iteration ends."""
 
     def drain() -> None:
         for item in items():
             _deliver(on_item, item)
 
-    return run_in_background(drain, on_result=on_result, on_error=on_error)
+    run_in_background(drain, on_result=on_result, on_error=on_error)
 
 
 class ModelCalls:
@@ -205,6 +203,7 @@ def new_trainer(
     from genstudio.training.loop import Trainer
 
     warm_up_torch()  # before the loop starts, not during its first steps
+    import_thread_pool()
 
     return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
 
