@@ -298,6 +298,9 @@ class LossPlot(QWidget):
         for curve in changed:
             if curve.dirty:
                 self._draw(curve)
+        # pyqtgraph moves its items to the new range at the start of the paint, and that
+        # schedules a second, identical paint; moved here, each redraw is painted once
+        self.plot.getPlotItem().vb.updateMatrix()
 
     def _tick(self) -> None:
         if self.isVisible():  # a hidden plot keeps its curves dirty and draws them when shown

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 import threading
 import traceback
@@ -69,6 +70,24 @@ def on_gui_thread(fn: Callable[..., None]) -> Callable[..., None]:
         _deliver(lambda packed: fn(*packed), args)
 
     return call
+
+
+#: How much lower than the window's the training thread's OS scheduling priority is (nice).
+TRAINING_NICENESS = 5
+
+
+def lower_this_threads_priority(by: int = TRAINING_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the GUI thread when both want it (Linux, where
+    a thread has its own nice value; elsewhere nothing). On a busy machine the training thread
+    otherwise took the core the event loop was waiting for. It costs training nothing while a
+    core is free. Qt's QThread priorities do not change the nice value of ordinary threads."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + by)
+    except OSError:  # not permitted here: train at the same priority
+        pass
 
 
 class BackgroundError(Exception):
@@ -252,6 +271,7 @@ class TrainingSession(QObject):
         self._worker.start()
 
     def _events(self) -> Iterator[Any]:
+        lower_this_threads_priority()
         try:
             for event in self.trainer.events():
                 if event.type == "samples" and event.samples is not None:
