@@ -1,5 +1,7 @@
-"""The GenStudio window: Data and Model docks, the Training, Samples, Latent and Runs tabs,
-menus with the shortcuts, a status bar with the device and memory."""
+"""The GenStudio window: Data and Model docks, the Training, Samples, Latent, Evaluate and
+Runs tabs, the menus (:mod:`genstudio.gui.menus`) and the status bar
+(:mod:`genstudio.gui.status_bar`). The state they share is one
+:class:`~genstudio.gui.state.Studio`."""
 
 from __future__ import annotations
 
