@@ -84,7 +84,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     try:
         with torch.no_grad():
             chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
-        arr = np.concatenate([sample_array(c, spec) for c in chunks])
+        temperature = getattr(loaded.model.config, "temperature", None)  # a flow's, say
+        arr = np.concatenate(
+            [sample_array(c, spec, offset=512 * i, temperature=temperature) for i, c in enumerate(chunks)]
+        )
     except Exception as exc:  # plugin code: say whose, without a traceback
         plugin = host.plugin_of_model(loaded.run.model)
         raise PluginError(f"plugin {plugin!r} failed while sampling: {type(exc).__name__}: {exc}") from exc

@@ -1,5 +1,5 @@
-"""The GenStudio window: Data and Model docks, the Training, Samples, Latent, Evaluate and
-Runs tabs, the menus (:mod:`genstudio.gui.menus`) and the status bar
+"""The GenStudio window: Data and Model docks, the Training, Samples, Latent, Evaluate,
+Sweep, Apply and Runs tabs, the menus (:mod:`genstudio.gui.menus`) and the status bar
 (:mod:`genstudio.gui.status_bar`). The state they share is one
 :class:`~genstudio.gui.state.Studio`."""
 
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from genstudio import __version__
 from genstudio.api import GenStudioError
 from genstudio.gui import theme
+from genstudio.gui.apply_tab import ApplyTab
 from genstudio.gui.data_panel import DataPanel
 from genstudio.gui.evaluate_tab import EvaluateTab
 from genstudio.gui.latent_tab import LatentTab
@@ -33,11 +34,12 @@ from genstudio.gui.samples_tab import SamplesTab
 from genstudio.gui.startup import warm_up_torch
 from genstudio.gui.state import Studio
 from genstudio.gui.status_bar import StatusBar, device_description
+from genstudio.gui.sweep_tab import SweepTab
 from genstudio.gui.training_tab import TrainingTab
 from genstudio.gui.workers import import_thread_pool, run_in_background
 from genstudio.runs.workspace import Workspace
 
-DEFAULT_DATA = "digits"
+DEFAULT_DATA = "mnist"
 DOCK_WIDTH = 380
 DOCK_MIN_WIDTH = 260
 MAX_RECENT = 8
@@ -93,7 +95,13 @@ class MainWindow(QMainWindow):
         self.samples = self.add_tab(SamplesTab(studio, access), "Samples")
         self.latent = self.add_tab(LatentTab(studio, access), "Latent")
         self.evaluate = self.add_tab(EvaluateTab(studio), "Evaluate")
+        # a sweep reads the family's hyperparameters from the studio and hands its best
+        # trial's back to it, which the Model panel then shows
+        self.sweep = self.add_tab(SweepTab(studio, lambda: dict(studio.config), studio.apply_config), "Sweep")
+        self.apply = self.add_tab(ApplyTab(studio, access), "Apply")
         self.runs = self.add_tab(RunsTab(studio), "Runs")
+        self.sweep.run_requested.connect(self._show_run)
+        self.sweep.best_applied.connect(lambda _: self.tabs.setCurrentWidget(self.training))
 
     def add_tab(self, view: Any, title: str) -> Any:
         """Add a view to the central tabs; returns it."""
@@ -195,6 +203,11 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(folder)
             action.triggered.connect(lambda _=False, f=folder: self.open_workspace(f))
 
+    def _show_run(self, run_id: int) -> None:
+        self.tabs.setCurrentWidget(self.runs)
+        self.runs.refresh()
+        self.runs.select_run(run_id)
+
     def show_plugins(self) -> Any:
         """The plugin manager (one per window: it keeps pip's log while it runs)."""
         if self.plugin_manager is None:
@@ -248,6 +261,7 @@ class MainWindow(QMainWindow):
             while not session.wait(0.05):  # the worker finishes the step and writes the checkpoint
                 QApplication.processEvents()
             QApplication.processEvents()
+        self.sweep.shutdown()  # the trial in progress stops with a checkpoint (and is marked failed)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.access.shutdown()

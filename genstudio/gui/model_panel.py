@@ -41,6 +41,7 @@ class ModelPanel(QWidget):
         layout.addWidget(QLabel("<b>Hyperparameters</b>"))
         layout.addWidget(scroll, 1)
         studio.plugins_loaded.connect(self._fill)
+        studio.config_applied.connect(self.form.set_values)  # its `changed` sets studio.config
         studio.data_loaded.connect(self._refresh_enabled)
         studio.data_cleared.connect(self._refresh_enabled)
 

@@ -33,6 +33,7 @@ class Studio(QObject):
     data_cleared = Signal()
     family_changed = Signal(object)  # a model class, or None
     config_changed = Signal(object)  # dict: the chosen family's hyperparameters
+    config_applied = Signal(object)  # dict: hyperparameters for the Model panel's form to take
     run_opened = Signal(object)  # RunRecord: a run to show in the Samples and Latent tabs
     training_starting = Signal(str)  # what is being prepared, as a sentence for the status line
     training_not_started = Signal(str, object)  # message, details (a traceback) or None
@@ -103,6 +104,18 @@ class Studio(QObject):
         self.config, self.config_problem = dict(config or {}), ""
         self.family_changed.emit(family)
         self.config_changed.emit(self.config)
+
+    def apply_config(self, values: dict[str, Any]) -> None:
+        """Hyperparameters chosen elsewhere (a sweep's best trial) for the chosen family: the
+        Model panel takes them into its form, which sets :attr:`config`. Raises
+        :class:`~genstudio.api.ConfigError` for a value the family does not allow."""
+        from genstudio.api import params
+
+        known = {p.name: p for p in params(self.family.Config)} if self.family is not None else {}
+        for name, value in values.items():
+            if name in known:  # as the form does, names the family does not have are left out
+                known[name].validate(value)
+        self.config_applied.emit({k: v for k, v in values.items() if k in known})
 
     def set_config(self, config: dict[str, Any], problem: str = "") -> None:
         """The hyperparameters the user set; ``problem`` says why they cannot be used, if so."""

@@ -33,8 +33,10 @@ from genstudio.gui.loss_plot import LossPlot
 from genstudio.gui.menus import RunActions
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox, bind
-from genstudio.training.events import format_duration
+from genstudio.training.events import format_duration, fraction_done
 
+#: The Length selector's units and the value each starts at.
+LENGTH_DEFAULTS = {"steps": 2000, "epochs": 20, "minutes": 10}
 FIGURES_EVERY_S = 0.25
 
 
@@ -44,6 +46,7 @@ class TrainingTab(QWidget):
         self.studio = studio
         self.actions = actions
         self._figures_at = 0.0  # when the progress bar and status last changed (monotonic s)
+        self._last_progress: Any = None
 
         self.start_button = QPushButton("▶  Train")
         self.start_button.setToolTip(actions.start.toolTip())
@@ -58,11 +61,12 @@ class TrainingTab(QWidget):
         bind(self.stop_button, actions.stop)
 
         self.length_unit = QComboBox()
-        self.length_unit.addItems(["steps", "epochs"])
+        self.length_unit.addItems(list(LENGTH_DEFAULTS))
+        self.length_unit.setToolTip("Train for a number of steps, of passes over the data, or of minutes")
         self.length = QSpinBox()
         self.length.setRange(1, 100_000_000)
-        self.length.setValue(2000)
-        self.length_unit.currentIndexChanged.connect(lambda i: self.length.setValue(2000 if i == 0 else 20))
+        self.length.setValue(LENGTH_DEFAULTS["steps"])
+        self.length_unit.currentTextChanged.connect(lambda unit: self.length.setValue(LENGTH_DEFAULTS[unit]))
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 65536)
         self.batch_size.setValue(128)
@@ -138,11 +142,11 @@ class TrainingTab(QWidget):
     def settings(self) -> Any:
         from genstudio.training.settings import TrainSettings
 
-        steps = self.length.value() if self.length_unit.currentIndex() == 0 else None
-        epochs = self.length.value() if self.length_unit.currentIndex() == 1 else None
+        unit, length = self.length_unit.currentText(), self.length.value()
         return TrainSettings(
-            steps=steps,
-            epochs=epochs,
+            steps=length if unit == "steps" else None,
+            epochs=length if unit == "epochs" else None,
+            minutes=float(length) if unit == "minutes" else None,
             batch_size=self.batch_size.value(),
             seed=self.seed.value(),
             device=self.device.currentText(),
@@ -178,6 +182,7 @@ class TrainingTab(QWidget):
     def _started(self, session: Any) -> None:
         trainer = session.trainer
         session.event_arrived.connect(self._on_event)
+        self._last_progress = None
         self.plot.clear()
         if trainer.resume_from is not None:  # the curves so far come back, then grow
             self.plot.set_series(trainer.store.scalars(trainer.run.id, after_step=-1))
@@ -188,34 +193,49 @@ class TrainingTab(QWidget):
         kind = event.type
         if kind == "progress":
             self.plot.append(event.scalars, walls=event.walls)  # drawn on the plot's own timer
+            self._last_progress = event
             now = time.monotonic()
             # the figures change about 20 times a second: a person reads a few, and each new
             # text costs the GUI thread a layout and a paint
             if now - self._figures_at < FIGURES_EVERY_S and event.step < event.total_steps:
                 return
             self._figures_at = now
-            total = max(1, event.total_steps)
-            self.progress.setMaximum(total)
-            self.progress.setValue(event.step)
-            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
+            self._show_progress(event)
             self.status.setText(
                 f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {format_duration(event.eta)} · "
                 f"elapsed {format_duration(event.elapsed)} · epoch {event.epoch:.1f}"
             )
         elif kind == "started":
             self.status.setText(f"Run {event.run} started on {event.device}")
-            self.progress.setMaximum(max(1, event.total_steps))
-            self.progress.setValue(event.step)
+            self._show_progress(event)
         elif kind == "paused":
             self.status.setText(f"Paused at step {event.step:,}. Press Resume (Space) to go on.")
         elif kind == "warning":
             self.warnings.setVisible(True)
             self.warnings.addItem(f"step {event.step}: {event.message}")
 
+    def _show_progress(self, event: Any) -> None:
+        """The bar counts steps, or time for a run trained by time (its steps are an estimate)."""
+        if event.budget_seconds:
+            self.progress.setMaximum(1000)
+            self.progress.setValue(round(fraction_done(event) * 1000))
+            elapsed = format_duration(getattr(event, "elapsed", 0.0))
+            self.progress.setFormat(f"{elapsed} / {format_duration(event.budget_seconds)}  (%p%)")
+        else:
+            total = max(1, event.total_steps)
+            self.progress.setMaximum(total)
+            self.progress.setValue(event.step)
+            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
+
     def _ended(self, event: Any) -> None:
-        total = self.progress.maximum()  # the bar shows the last step, which progress events may have skipped
-        self.progress.setValue(min(event.step, total))
-        self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
+        # the figures may have skipped the last progress events: the bar ends where the run did
+        last = self._last_progress
+        if last is not None and last.budget_seconds:
+            self._show_progress(last)
+        else:
+            total = self.progress.maximum()
+            self.progress.setValue(min(event.step, total))
+            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
         if event.type == "failed":
             self.error.show_error(event.message, event.traceback)
             self.status.setText(f"Run {event.run} failed at step {event.step:,}.")

@@ -42,6 +42,8 @@ from genstudio.api import (
     config_to_dict,
 )
 from genstudio.data.grid import picture, save_png
+from genstudio.data.splits import dataset_split
+from genstudio.data.streaming import StreamingTensor, needs_streaming
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
@@ -61,6 +63,7 @@ SAVE_INTERVAL_S = 0.5
 VAL_SHARE = 0.01
 SAMPLE_SHARE = 0.005
 SAMPLE_SEED_OFFSET = 1_000_003
+_NEVER = 2**62  # a schedule's step interval that never comes: runs trained by time schedule by time
 
 
 class _NonFiniteLossError(Exception):
@@ -190,7 +193,7 @@ class Trainer:
         if settings.eval_every:
             for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
                 host.metrics.get(name)  # refuses an unknown name, listing the known ones
-        n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
+        n_train = len(dataset_split(dataset, settings.val_fraction, settings.seed)[0])
         total = _total_steps(settings, n_train, world.size)
         source = dataset.spec.source
         options = {k: _plain_option(v) for k, v in data_options.items()}
@@ -237,10 +240,12 @@ class Trainer:
         run_ref: int | str,
         *,
         steps: int | None = None,
+        minutes: float | None = None,
         device: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Trainer:
-        """Continue a run from its last checkpoint: to its original total, or ``steps`` more."""
+        """Continue a run from its last checkpoint: to its original total (steps or time
+        budget), or ``steps`` more steps, or ``minutes`` more minutes."""
         from genstudio.runs.inference import load_run_data
 
         store = RunStore(workspace)
@@ -259,11 +264,28 @@ class Trainer:
         if loaded is None:
             raise CheckpointError(f"run {run.id} ({run.name}) has no checkpoint to resume from")
         start = int(loaded[1]["step"])
+        trained = float(loaded[1].get("elapsed", 0.0))  # seconds of training before the checkpoint
+        if steps is not None and minutes is not None:
+            raise ConfigError("give --steps or --minutes, not both")
         dataset = load_run_data(host, workspace, run, progress=progress)
-        if steps is not None:
+        if minutes is not None:
+            if not 0 < minutes <= 1e6:
+                raise ConfigError("--minutes must be positive")
+            # the budget becomes the time already trained plus the minutes asked for
+            settings.steps, settings.epochs, settings.minutes = None, None, trained / 60.0 + minutes
+            total = start
+        elif steps is not None:
             if steps < 1:
                 raise ConfigError("--steps must be at least 1")
+            settings.minutes = None
             total = start + steps
+        elif settings.minutes is not None:
+            if trained >= settings.minutes * 60.0:
+                raise ConfigError(
+                    f"run {run.id} ({run.name}) already trained its {settings.minutes:g} minutes; "
+                    "give --minutes X to train X more"
+                )
+            total = start
         else:
             total = run.total_steps or start
             if start >= total:
@@ -271,7 +293,7 @@ class Trainer:
                     f"run {run.id} ({run.name}) already reached its {total} steps; give --steps N to train N more"
                 )
         if world.writer:
-            store.update_run(run.id, total_steps=total, status="created", error=None)
+            store.update_run(run.id, total_steps=total, settings=settings.to_dict(), status="created", error=None)
             store.claim(run.id)
         return cls(
             host=host,
@@ -392,10 +414,15 @@ class Trainer:
         can_eval = writer and "evaluate" in capabilities(model) and len(x_val) > 0
         metrics_every = _IntervalEvaluation(self) if s.eval_every and writer else None
         has_structure = "structure" in capabilities(model)
-        total = self.total_steps
+        total = self.total_steps  # a run trained by time has no total: it ends at its budget
+        budget = s.budget_seconds
         # each periodic task takes at most about 1% of the run's time unless the user set it
-        val_due = _Schedule(s.val_every, max(1, total // 20), share=VAL_SHARE)
-        sample_due = _Schedule(s.sample_every, max(1, total // 50), share=SAMPLE_SHARE, max_gap=15.0)
+        if budget is None:
+            val_due = _Schedule(s.val_every, max(1, total // 20), share=VAL_SHARE)
+            sample_due = _Schedule(s.sample_every, max(1, total // 50), share=SAMPLE_SHARE, max_gap=15.0)
+        else:  # by time: the same 20 validations and 50 grids a run, spaced over the budget
+            val_due = _Schedule(s.val_every, _NEVER, share=VAL_SHARE, max_gap=budget / 20)
+            sample_due = _Schedule(s.sample_every, _NEVER, share=SAMPLE_SHARE, max_gap=min(15.0, budget / 50))
         n_samples = s.n_samples or (64 if image else 1000)
         ckpt_every = s.checkpoint_every
         autocast = (
@@ -410,6 +437,7 @@ class Trainer:
             run_id,
             self.step,
             total_steps=total,
+            budget_seconds=budget,
             model=self.run.model,
             data=self.run.data,
             device=describe(self.device),
@@ -443,6 +471,13 @@ class Trainer:
         def elapsed_now() -> float:
             return elapsed0 + time.perf_counter() - clock0 - paused_for
 
+        def budget_spent() -> bool:
+            return self.step >= total if budget is None else elapsed_now() >= budget
+
+        def fraction() -> float:
+            """The elapsed share of the run's budget, which the model's schedules follow."""
+            return min(1.0, self.step / max(1, total) if budget is None else elapsed_now() / budget)
+
         def save(force: bool = False) -> None:
             """Write the values not yet in the store, at most twice a second unless forced
             (before a checkpoint, a pause, the end): a transaction per step would cost a slow
@@ -475,15 +510,21 @@ class Trainer:
             now = time.perf_counter()
             rate.add(self.step, now)
             sps = rate.rate()
-            remaining = total - self.step
+            elapsed = elapsed_now()
+            if budget is None:
+                expected, eta = total, (total - self.step) / sps if sps > 0 else None
+            else:  # the steps the budget will reach at this speed
+                eta = max(0.0, budget - elapsed)
+                expected = self.step + int(eta * sps)
             yield ev.Progress(
                 run_id,
                 self.step,
-                total_steps=total,
+                total_steps=expected,
+                budget_seconds=budget,
                 epoch=self.step / per_epoch,
-                elapsed=elapsed_now(),
+                elapsed=elapsed,
                 steps_per_second=sps,
-                eta=remaining / sps if sps > 0 else None,
+                eta=eta,
                 losses=means,
                 scalars={k: (v[0], v[1]) for k, v in scalars.items()},
                 walls={k: v[2] for k, v in scalars.items()},
@@ -555,7 +596,7 @@ class Trainer:
         try:
             if self.resume_from is None and self.step == 0 and writer:
                 yield from samples()
-            while self.step < total:
+            while not budget_spent():
                 if self._stop.is_set():
                     break
                 if self._pause.is_set():
@@ -576,11 +617,13 @@ class Trainer:
                     perm, pos = torch.randperm(n_train, generator=gen, device=gen.device), 0
                 idx = perm[pos + world.rank * bs : pos + (world.rank + 1) * bs]
                 pos += span
+                if isinstance(x_train, StreamingTensor):  # larger than memory: gather the next batches ahead
+                    x_train.plan(perm, pos + world.rank * bs, span, bs)
                 xb = x_train.index_select(0, idx)
                 if xb.dtype == torch.uint8:
                     xb = xb.float().mul_(1.0 / 255.0)
                 batch = Batch(xb, None if y_train is None else y_train.index_select(0, idx))
-                model.step, model.progress = self.step, min(1.0, self.step / max(1, total))
+                model.step, model.progress = self.step, fraction()
                 with plugin_code(f"training step {self.step + 1} (train_step)"), autocast:
                     losses = model.train_step(batch)
                 self.step += 1
@@ -614,7 +657,9 @@ class Trainer:
                 yield from samples()
             if writer and (not last_ckpt_path or _step_of(last_ckpt_path) != self.step):
                 yield from checkpoint()
-            status = "stopped" if self.step < total else "finished"
+            status = "finished" if budget_spent() else "stopped"
+            if budget is not None:  # a run trained by time has its total once it ends
+                self.store.update_run(run_id, total_steps=self.step)
             yield ev.Finished(
                 run_id, self.step, status=status, elapsed=elapsed_now(), losses=dict(latest), checkpoint=last_ckpt_path
             )
@@ -664,7 +709,7 @@ class Trainer:
         return model
 
     def _restore(self, model: GenerativeModel) -> dict[str, Any]:
-        n_train = len(split_indices(len(self.dataset), self.settings.val_fraction, self.settings.seed)[0])
+        n_train = len(dataset_split(self.dataset, self.settings.val_fraction, self.settings.seed)[0])
         gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         gen = torch.Generator(device=gen_device)
         gen.manual_seed(self.settings.seed)
@@ -694,11 +739,13 @@ class Trainer:
 
     def _device_data(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         d = self.dataset
-        tr, va = split_indices(len(d), self.settings.val_fraction, self.settings.seed)
-        x = np.ascontiguousarray(d.x)
+        tr, va = dataset_split(d, self.settings.val_fraction, self.settings.seed)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         y_tr = None if d.y is None else to(d.y[tr].astype(np.int64))
         y_va = None if d.y is None else to(d.y[va].astype(np.int64))
+        if needs_streaming(d.x, self.device):  # larger than the memory budget: batches stream from the map
+            return StreamingTensor(d.x, tr, self.device), y_tr, to(d.x[va]), y_va
+        x = np.ascontiguousarray(d.x)
         return to(x[tr]), y_tr, to(x[va]), y_va
 
     def _sample_generator(self) -> torch.Generator:
@@ -780,6 +827,9 @@ def _scale_for(arr: np.ndarray) -> int:
 
 
 def _total_steps(settings: TrainSettings, n_train: int, world_size: int = 1) -> int:
+    """Steps the run takes; 0 for a run trained by time, whose total is known when it ends."""
+    if settings.minutes is not None:
+        return 0
     if settings.steps is not None:
         return settings.steps
     if settings.epochs is not None:
@@ -874,7 +924,7 @@ class _IntervalEvaluation:
         self.trainer = trainer
         s = trainer.settings
         self.metrics = [m.strip() for m in s.eval_metrics.split(",") if m.strip()]
-        self.train_index, self.val_index = split_indices(len(trainer.dataset), s.val_fraction, s.seed)
+        self.train_index, self.val_index = dataset_split(trainer.dataset, s.val_fraction, s.seed)
         self.extractor: Any = None
         self.live = True
 
