@@ -192,7 +192,9 @@ def bench_training(seconds: float, families: list[str], mnist: bool) -> dict:
     win.show()
     win.load_plugins()
     pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
-    pump(app, lambda: QThreadPool.globalInstance().activeThreadCount() == 0)  # torch's warm-up is done
+    from genstudio.gui.startup import torch_warmed_up
+
+    pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
     runs, notes = {}, []
     for family in families:
         if family == "bayesnet":

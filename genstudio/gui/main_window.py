@@ -36,7 +36,7 @@ from genstudio.gui.state import Studio
 from genstudio.gui.status_bar import StatusBar, device_description
 from genstudio.gui.sweep_tab import SweepTab
 from genstudio.gui.training_tab import TrainingTab
-from genstudio.gui.workers import import_thread_pool, run_in_background
+from genstudio.gui.workers import import_thread_pool, run_in_background, start_thread
 from genstudio.runs.workspace import Workspace
 
 DEFAULT_DATA = "mnist"
@@ -167,8 +167,8 @@ class MainWindow(QMainWindow):
         """Train is on offer now: pay torch's one-time costs while the user looks (once)."""
         if not self._warmed:
             self._warmed = True
-            run_in_background(warm_up_torch)
-            run_in_background(import_thread_pool)
+            # in a thread of its own: seconds of imports must not hold one of the pool's threads
+            start_thread(lambda: (warm_up_torch(), import_thread_pool()))
 
     def choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a workspace", str(self.studio.workspace.root))

@@ -23,6 +23,10 @@ def load_plugins(workspace: Workspace) -> Any:
     return create_plugin_manager(workspace.root)
 
 
+def torch_warmed_up() -> bool:
+    return _warm.is_set()
+
+
 def warm_up_torch() -> None:
     """Pay torch's one-time costs once, while the window waits for the user, not in the first
     second of training. torch.optim imports torch._dynamo (hundreds of modules, long stretches
