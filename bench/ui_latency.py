@@ -1,15 +1,18 @@
 """How responsive the window is (issue 3's speed targets), measured, never asserted.
 
-- ``startup``: seconds from launching ``genstudio`` to its window on screen (target <= 2 s).
+- ``startup``: seconds from launching ``genstudio`` to its window on screen (target <= 2 s)
+  and to Train enabled on the built-in digits (target <= 1.5 s).
 - ``training``: gaps between the ticks of a 10 ms timer on the GUI thread, from pressing
-  Start to 30 s into training the VAE on MNIST at full speed (targets: p99 <= 20 ms,
-  longest <= 50 ms).
+  Train to ``--seconds`` into training each family at full speed: vae, gan, rbm, flow and
+  diffusion on the built-in digits, bayesnet on a built-in tabular source if there is one,
+  and the VAE on MNIST (targets for the worst of them: p99 <= 16 ms, longest <= 50 ms).
 - ``plot``: frames per second of a loss plot holding 4 curves of 1,000,000 points, panned
   every frame and, separately, growing every frame (target >= 30).
 - ``history``: the longest stall of the GUI thread while scrolling through a history of
   1,000 sample grids (target <= 50 ms).
 
-    python bench/ui_latency.py [--only startup,training,plot,history] [--seconds 30]
+    python bench/ui_latency.py [--only startup,training,plot,history] [--seconds 15]
+                               [--families vae,gan,rbm,flow,diffusion,bayesnet] [--no-mnist]
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from PySide6.QtCore import QSettings, QThreadPool
 
 from bench._common import MNIST_IMAGES, write_result
 
@@ -52,27 +56,37 @@ def gaps_summary(ticks: list[float]) -> dict:
 
 
 def bench_startup(repeats: int = 5) -> dict:
+    """Seconds from launching ``genstudio`` (a fresh workspace and settings) to its window on
+    screen, and to Train being enabled on the built-in digits (plugins and data loaded)."""
     genstudio = str(Path(sys.executable).with_name("genstudio"))
-    times = []
+    shown_s, train_s = [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, GENSTUDIO_REPORT_SHOWN="1", XDG_CONFIG_HOME=tmp)
             t0 = time.time()
             proc = subprocess.Popen([genstudio, "--workspace", tmp], env=env, stderr=subprocess.PIPE, text=True)
-            shown = None
+            seen = {}
             for line in proc.stderr:
-                if "window shown at" in line:
-                    shown = float(line.rsplit(" ", 1)[1])
+                for what in ("window shown", "train enabled"):
+                    if f"genstudio: {what} at" in line:
+                        seen[what] = float(line.rsplit(" ", 1)[1]) - t0
+                if len(seen) == 2:
                     break
             proc.terminate()
             proc.wait(20)
-            times.append(shown - t0)
+            shown_s.append(seen["window shown"])
+            train_s.append(seen["train enabled"])
     return {
-        "seconds_each": times,
-        "seconds_median": statistics.median(times),
-        "seconds_max": max(times),
+        "seconds_each": shown_s,
+        "seconds_median": statistics.median(shown_s),
+        "seconds_max": max(shown_s),
         "target_s": 2.0,
-        "passed": max(times) <= 2.0,
+        "passed": max(shown_s) <= 2.0,
+        "train_enabled_s_each": train_s,
+        "train_enabled_s_median": statistics.median(train_s),
+        "train_enabled_s_max": max(train_s),
+        "train_enabled_target_s": 1.5,
+        "train_enabled_after_shown_s_median": statistics.median(t - s for t, s in zip(train_s, shown_s)),
     }
 
 
@@ -80,7 +94,6 @@ def bench_startup(repeats: int = 5) -> dict:
 
 
 def make_app():
-    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -121,44 +134,91 @@ class Ticker:
         self.timer.stop()
 
 
-def bench_training(seconds: float) -> dict:
+IMAGE_FAMILIES = ("vae", "gan", "rbm", "flow", "diffusion")
+
+
+def tabular_source(host) -> str | None:
+    """A built-in data source of tabular data (for the Bayesian network), if there is one."""
+    from genstudio.data import load_dataset
+
+    for name, cls in host.datasets.items():
+        if cls.path_based:
+            continue
+        try:
+            if load_dataset(host, name, {}).spec.kind == "tabular":
+                return name
+        except Exception:  # a source that needs a download or a file: not built in for this purpose
+            continue
+    return None
+
+
+def train_in_window(app, win, source: str, family: str, seconds: float) -> dict:
+    """Press Train for ``family`` on ``source`` and record the GUI thread's timer gaps from
+    the press to ``seconds`` later, then stop the run (with its checkpoint) and wait for it."""
+    studio = win.studio
+    if studio.data_source != source:
+        win.data_panel.open_source(source)
+        pump(app, lambda: studio.dataset is not None and studio.data_source == source)
+    win.model_panel.select(family)
+    assert studio.family is not None and studio.family.name == family, f"{family} cannot train on {source}"
+    win.training.length.setValue(10_000_000)
+    pump(app, lambda: win.run_actions.start.isEnabled())
+    ticker = Ticker()
+    ticker.start()
+    t0 = time.perf_counter()
+    win.training.start_button.click()
+    while time.perf_counter() - t0 < seconds:
+        app.processEvents()
+        time.sleep(0.001)
+    ticker.stop()
+    session = studio.session
+    steps = session.trainer.step if session is not None else 0
+    if studio.running:
+        studio.stop_training()
+        pump(app, lambda: not studio.running, timeout=120)
+    out = gaps_summary(ticker.ticks)
+    out.update({"data": source, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds})
+    return out
+
+
+def bench_training(seconds: float, families: list[str], mnist: bool) -> dict:
+    """Every family for ``seconds`` each: the image families on the built-in digits, the
+    Bayesian network on a built-in tabular source if there is one, and (``mnist``) the VAE on
+    MNIST, the heaviest steps of the lot."""
     app, tmp, settings = make_app()
     from genstudio.gui.app import make_window
 
     win = make_window(str(tmp / "ws"), settings)
     win.show()
     win.load_plugins()
-    pump(app, lambda: win.studio.host is not None)
-    win.data_panel.open_source(str(MNIST_IMAGES))
-    pump(app, lambda: win.studio.dataset is not None and win.studio.dataset.spec.count == 10_000)
-    win.model_panel.select("vae")
-    win.training.length.setValue(10_000_000)
-    ticker = Ticker()
-    ticker.start()
-    t0 = time.perf_counter()
-    win.training.start()  # the button's slot
-    while time.perf_counter() - t0 < seconds:
-        app.processEvents()
-        time.sleep(0.001)
-    ticker.stop()
-    session = win.training.session
-    steps = session.trainer.step if session is not None else 0
-    if session is not None:
-        session.stop()
-        pump(app, lambda: not session.running, timeout=120)
+    pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
+    from genstudio.gui.startup import torch_warmed_up
+
+    pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
+    runs, notes = {}, []
+    for family in families:
+        if family == "bayesnet":
+            source = tabular_source(win.studio.host)
+            if source is None:
+                notes.append("bayesnet: no built-in tabular data source, so it is not measured")
+                continue
+        else:
+            source = "digits"
+        runs[f"{family} on {source}"] = train_in_window(app, win, source, family, seconds)
+    if mnist:
+        runs["vae on MNIST (10,000 28x28)"] = train_in_window(app, win, str(MNIST_IMAGES), "vae", seconds)
     win.access.shutdown()
-    out = gaps_summary(ticker.ticks)
-    out.update(
-        {
-            "seconds": seconds,
-            "steps": steps,
-            "steps_per_s": steps / seconds,
-            "data": "MNIST test set, 10,000 images 28x28 (shared/data/mnist), VAE defaults",
-            "targets": {"gap_ms_p99": 20, "gap_ms_max": 50},
-            "passed": out.get("gap_ms_p99", 1e9) <= 20 and out.get("gap_ms_max", 1e9) <= 50,
-        }
-    )
-    return out
+    worst_p99 = max(runs.items(), key=lambda kv: kv[1].get("gap_ms_p99", 0.0))
+    worst_max = max(runs.items(), key=lambda kv: kv[1].get("gap_ms_max", 0.0))
+    return {
+        "runs": runs,
+        "notes": notes,
+        "worst_p99": {"run": worst_p99[0], "gap_ms_p99": worst_p99[1]["gap_ms_p99"]},
+        "worst_max": {"run": worst_max[0], "gap_ms_max": worst_max[1]["gap_ms_max"]},
+        "cpu_threads_for_training": win.training.cpu_threads.value(),
+        "targets": {"gap_ms_p99": 16, "gap_ms_max": 50},
+        "passed": worst_p99[1]["gap_ms_p99"] <= 16 and worst_max[1]["gap_ms_max"] <= 50,
+    }
 
 
 def bench_plot(points: int = 1_000_000, curves: int = 4, frames: int = 90) -> dict:
@@ -265,7 +325,9 @@ def bench_history(grids: int = 1000) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", default="startup,training,plot,history")
-    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=15.0, help="of training, for each family")
+    ap.add_argument("--families", default=",".join((*IMAGE_FAMILIES, "bayesnet")))
+    ap.add_argument("--no-mnist", action="store_true", help="leave out the VAE on MNIST")
     args = ap.parse_args()
     wanted = args.only.split(",")
     result = {}
@@ -276,7 +338,7 @@ def main() -> None:
     if "history" in wanted:
         result["history"] = bench_history()
     if "training" in wanted:
-        result["training"] = bench_training(args.seconds)
+        result["training"] = bench_training(args.seconds, args.families.split(","), not args.no_mnist)
     import torch
 
     result["torch_threads"] = torch.get_num_threads()

@@ -35,10 +35,10 @@ def pump(app: QApplication, until, timeout: float = 600.0) -> None:
 def start_and_wait(app: QApplication, win, at_step: float | None = None) -> None:
     """Press Train; wait for the new run to reach ``at_step`` (or to end)."""
     pump(app, lambda: win.training.start_button.isEnabled())  # the last run has wound down
-    before = win.training.session
+    before = win.studio.session
     win.training.start()
-    pump(app, lambda: win.training.session is not before and win.training.session is not None)
-    session = win.training.session
+    pump(app, lambda: win.studio.session is not before and win.studio.session is not None)
+    session = win.studio.session
     if at_step is None:
         pump(app, lambda: not session.running)
     else:
@@ -79,7 +79,7 @@ def main() -> None:
         app.processEvents()
         time.sleep(0.05)
     win.grab().save(str(out / "training.png"))
-    pump(app, lambda: not win.training.session.running)
+    pump(app, lambda: not win.studio.session.running)
 
     win.tabs.setCurrentWidget(win.samples)
     samples = win.samples

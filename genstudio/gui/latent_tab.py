@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGridLayout,
@@ -59,7 +59,10 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str) -> np.nda
 
 
 class Picture(QLabel):
-    """A picture scaled to fit, with crisp pixels."""
+    """A picture scaled to fit, with crisp pixels. ``pixels`` is what it shows (uint8, as
+    :func:`genstudio.data.grid.make_grid` makes it); ``shown`` fires each time it changes."""
+
+    shown = Signal()
 
     def __init__(self, text: str = ""):
         super().__init__(text)
@@ -67,10 +70,13 @@ class Picture(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumHeight(80)
         self._pixmap = None
+        self.pixels: np.ndarray | None = None
 
     def show_pixels(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
         self._pixmap = to_pixmap(pixels)
         self._fit()
+        self.shown.emit()
 
     def _fit(self) -> None:
         if self._pixmap is not None:
@@ -109,18 +115,18 @@ class LatentTab(QWidget):
             grid.addWidget(label, i, 2)
             self.sliders.append(s)
             self.slider_labels.append(label)
-        randomize = QPushButton("Random code")
-        randomize.clicked.connect(self.randomize)
-        zero = QPushButton("Zero")
-        zero.clicked.connect(self.zero)
+        self.random_button = QPushButton("Random code")
+        self.random_button.clicked.connect(self.randomize)
+        self.zero_button = QPushButton("Zero")
+        self.zero_button.clicked.connect(self.zero)
         self.decoded = Picture("decoded")
         explore = QGroupBox("Explore the latent space")
         ex = QHBoxLayout(explore)
         left = QVBoxLayout()
         left.addLayout(grid)
         buttons = QHBoxLayout()
-        buttons.addWidget(randomize)
-        buttons.addWidget(zero)
+        buttons.addWidget(self.random_button)
+        buttons.addWidget(self.zero_button)
         left.addLayout(buttons)
         ex.addLayout(left, 2)
         ex.addWidget(self.decoded, 1)
@@ -133,25 +139,25 @@ class LatentTab(QWidget):
         self.second = QSpinBox()
         self.first.setValue(0)
         self.second.setValue(1)
-        go = QPushButton("Interpolate")
-        go.clicked.connect(self.interpolate)
+        self.interpolate_button = QPushButton("Interpolate")
+        self.interpolate_button.clicked.connect(self.interpolate)
         self.strip = Picture("interpolation")
         inter = QGroupBox("Interpolation")
         il = QVBoxLayout(inter)
         row = QHBoxLayout()
         for w in (QLabel("between"), self.endpoints, QLabel("#"), self.first, QLabel("and #"), self.second,
-                  QLabel("path"), self.method, go):  # fmt: skip
+                  QLabel("path"), self.method, self.interpolate_button):  # fmt: skip
             row.addWidget(w)
         row.addStretch(1)
         il.addLayout(row)
         il.addWidget(self.strip)
 
-        recon_go = QPushButton("Reconstruct 16 real examples")
-        recon_go.clicked.connect(self.reconstruct)
+        self.reconstruct_button = QPushButton("Reconstruct 16 real examples")
+        self.reconstruct_button.clicked.connect(self.reconstruct)
         self.recon = Picture("originals (top) and reconstructions (bottom)")
         recon = QGroupBox("Reconstructions")
         rl = QVBoxLayout(recon)
-        rl.addWidget(recon_go, 0, Qt.AlignmentFlag.AlignLeft)
+        rl.addWidget(self.reconstruct_button, 0, Qt.AlignmentFlag.AlignLeft)
         rl.addWidget(self.recon)
         self.groups = (explore, inter, recon)
 

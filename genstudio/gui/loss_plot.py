@@ -144,7 +144,11 @@ class LossPlot(QWidget):
     """Curves per logged key, with smoothing, log-scale y, step or wall-time x, a readout
     under the mouse, and auto-range."""
 
-    FPS = 30
+    #: Redraws a second as data arrives. Each frame re-lays the axes and repaints in Python,
+    #: competing with the training thread for the interpreter lock: at 30 the plot's paints
+    #: were in most of the GUI thread's longest stalls while training; 10 still reads as live.
+    #: Panning and zooming by hand redraw at once, whatever this says.
+    FPS = 10
 
     def __init__(self, parent: QWidget | None = None, prefix: str = ""):
         super().__init__(parent)
@@ -205,7 +209,7 @@ class LossPlot(QWidget):
 
         self._redraw = QTimer(self)
         self._redraw.setInterval(int(1000 / self.FPS))
-        self._redraw.timeout.connect(self.redraw)
+        self._redraw.timeout.connect(self._tick)
         self._redraw.start()
         # at most 30 readouts a second, however fast the mouse moves
         self._mouse = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
@@ -294,6 +298,17 @@ class LossPlot(QWidget):
         for curve in changed:
             if curve.dirty:
                 self._draw(curve)
+        # pyqtgraph moves its items to the new range at the start of the paint, and that
+        # schedules a second, identical paint; moved here, each redraw is painted once
+        self.plot.getPlotItem().vb.updateMatrix()
+
+    def _tick(self) -> None:
+        if self.isVisible():  # a hidden plot keeps its curves dirty and draws them when shown
+            self.redraw()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.redraw()
 
     def _view_changed(self, *_: Any) -> None:
         for curve in self.curves.values():

@@ -156,8 +156,7 @@ class ModelAccess(QObject):
         return call
 
     def _trainer_live(self) -> bool:
-        session = self.studio.session
-        return session is not None and session.trainer is self.trainer and session.running
+        return self.studio.running and self.studio.session.trainer is self.trainer
 
     def shutdown(self) -> None:
         self.calls.shutdown()

@@ -1,6 +1,8 @@
 """The Model dock: every family the plugins provide, and a form for the chosen one's Config.
 
-Families that cannot train on the loaded data are disabled, with the reason as tooltip."""
+Families that cannot train on the loaded data are disabled, with the reason as tooltip. The
+chosen family and the form's values go to the studio (``studio.family``, ``studio.config``)
+as they change; nothing reads them from this panel."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
-from genstudio.api import capabilities
+from genstudio.api import ConfigError, capabilities
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import fit_rows
@@ -27,6 +29,7 @@ class ModelPanel(QWidget):
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.form = ConfigForm()
+        self.form.changed.connect(self._publish_config)
         scroll = QScrollArea()
         scroll.setWidget(self.form)
         scroll.setWidgetResizable(True)
@@ -38,6 +41,7 @@ class ModelPanel(QWidget):
         layout.addWidget(QLabel("<b>Hyperparameters</b>"))
         layout.addWidget(scroll, 1)
         studio.plugins_loaded.connect(self._fill)
+        studio.config_applied.connect(self.form.set_values)  # its `changed` sets studio.config
         studio.data_loaded.connect(self._refresh_enabled)
         studio.data_cleared.connect(self._refresh_enabled)
 
@@ -98,7 +102,12 @@ class ModelPanel(QWidget):
         plugin = self.studio.host.models.owner(cls.name)
         self.description.setText(f"{cls.description}<br><i>from plugin {plugin}</i>{extra}")
         self.form.set_config_class(cls.Config)
-        self.studio.set_family(cls)
+        self.studio.set_family(cls, self.form.values())
 
-    def config_values(self) -> dict[str, Any]:
-        return self.form.values()
+    def _publish_config(self) -> None:
+        if self.studio.family is None:
+            return
+        try:
+            self.studio.set_config(self.form.values())
+        except ConfigError as exc:  # a free-text field out of range: Start says so
+            self.studio.set_config(self.studio.config, problem=str(exc))

@@ -454,7 +454,7 @@ class PluginManagerDialog(QDialog):
         if self.busy:
             self._say("Wait for the current operation to end, or cancel it.")
             return False
-        if self.studio.training:
+        if self.studio.busy:
             self._say("Stop the run that is training before changing plugins.")
             return False
         return True

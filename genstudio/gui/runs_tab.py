@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -87,9 +87,8 @@ def read_scalars(workspace: Any, run_ids: list[int]) -> dict[int, dict]:
 
 
 class RunsTab(QWidget):
-    """Signals ``continue_requested(run_id, steps or None)`` and ``opened(run)``."""
-
-    continue_requested = Signal(int, object)
+    """The runs of the workspace: open one (``studio.run_opened``), continue one
+    (``studio.continue_run``), rename, delete, compare curves."""
 
     def __init__(self, studio: Studio, parent: QWidget | None = None):
         super().__init__(parent)
@@ -147,15 +146,21 @@ class RunsTab(QWidget):
 
         self._timer = QTimer(self)
         self._timer.setInterval(2000)
-        self._timer.timeout.connect(self.refresh)
+        # the live status of runs, while the table is in view (the store is read on this thread)
+        self._timer.timeout.connect(lambda: self.refresh() if self.isVisible() else None)
         self._timer.start()
         studio.workspace_changed.connect(lambda _: self.refresh())
         studio.training_started.connect(lambda _: self.refresh())
         studio.training_ended.connect(lambda _: self.refresh())
+        studio.state_changed.connect(self._update_buttons)
         self._update_buttons()
         self.refresh()
 
     # -- table -----------------------------------------------------------------------------
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.refresh()
 
     def refresh(self) -> None:
         from genstudio.runs.store import RunStore
@@ -197,7 +202,7 @@ class RunsTab(QWidget):
         one = len(runs) == 1
         busy = one and runs[0].live_status in ("running", "paused")
         self.open_button.setEnabled(one)
-        self.continue_button.setEnabled(one and not busy and not self.studio.training)
+        self.continue_button.setEnabled(one and not busy and not self.studio.busy)
         self.rename_button.setEnabled(one)
         self.delete_button.setEnabled(bool(runs) and not any(r.live_status in ("running", "paused") for r in runs))
 
@@ -245,7 +250,7 @@ class RunsTab(QWidget):
             default if finished else max(1, (run.total_steps or 0) - run.step), 1, 100_000_000,
         )  # fmt: skip
         if ok:
-            self.continue_requested.emit(run.id, steps)
+            self.studio.continue_run(run.id, steps)
 
     def rename_selected(self) -> None:
         runs = self.selected_runs()

@@ -195,8 +195,7 @@ class SamplesTab(QWidget):
         self.stack.setCurrentIndex({"image": 0, "vector": 1, "tabular": 2}.get(kind, 0))
 
     def _run_changed(self) -> None:
-        session = self.studio.session
-        if session is not None and session.running and session.trainer is self.access.trainer:
+        if self.studio.running and self.studio.session.trainer is self.access.trainer:
             self._update_controls()  # a run in progress: its grids arrive as events
             return
         self.cache.clear()
@@ -312,8 +311,7 @@ class SamplesTab(QWidget):
 
     def _refresh_structure(self) -> None:
         """The graph of a run in progress from its model; of a finished run from its folder."""
-        session = self.studio.session
-        live = session is not None and session.running and session.trainer is self.access.trainer
+        live = self.studio.running and self.studio.session.trainer is self.access.trainer
         saved = self.studio.workspace.run_dir(self.access.run_id) / "structure.json" if self.access.run_id else None
         if not live and saved is not None and saved.is_file():
             import json

@@ -1,17 +1,18 @@
-"""The Training tab: start, pause, resume and stop a run; its progress; its live loss curves.
+"""The Training tab: the run's settings, start, pause, resume and stop; its progress; its live
+loss curves.
 
-The tab drives the same :class:`~genstudio.training.loop.Trainer` as ``genstudio train``,
-through :class:`~genstudio.gui.workers.TrainingSession`; it adds no training logic.
+The session belongs to the :class:`~genstudio.gui.state.Studio`, which drives the same
+:class:`~genstudio.training.loop.Trainer` as ``genstudio train``; this tab holds the settings,
+shows what the studio says, and adds no training logic. Its buttons are the Run menu's
+actions (:class:`~genstudio.gui.menus.RunActions`), so both are enabled together.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -29,52 +30,35 @@ from PySide6.QtWidgets import (
 
 from genstudio.api import GenStudioError
 from genstudio.gui.loss_plot import LossPlot
+from genstudio.gui.menus import RunActions
 from genstudio.gui.state import Studio
-from genstudio.gui.widgets import ErrorBox
-from genstudio.gui.workers import TrainingSession, run_in_background
+from genstudio.gui.widgets import ErrorBox, bind
 from genstudio.training.events import format_duration, fraction_done
 
 #: The Length selector's units and the value each starts at.
 LENGTH_DEFAULTS = {"steps": 2000, "epochs": 20, "minutes": 10}
-
-
-def new_trainer(
-    host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
-) -> Any:
-    """Build a trainer off the GUI thread (it opens the store and imports torch's pieces)."""
-    from genstudio.training.loop import Trainer
-
-    return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
-
-
-def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
-    from genstudio.training.loop import Trainer
-
-    return Trainer.resume(host, workspace, run_id, steps=steps)
+FIGURES_EVERY_S = 0.25
 
 
 class TrainingTab(QWidget):
-    """Signals ``session_started(TrainingSession)`` when a run begins."""
-
-    session_started = Signal(object)
-
-    def __init__(self, studio: Studio, config_values: Callable[[], dict[str, Any]], parent: QWidget | None = None):
+    def __init__(self, studio: Studio, actions: RunActions, parent: QWidget | None = None):
         super().__init__(parent)
         self.studio = studio
-        self.config_values = config_values
-        self.session: TrainingSession | None = None
-        self._starting = False
+        self.actions = actions
+        self._figures_at = 0.0  # when the progress bar and status last changed (monotonic s)
+        self._last_progress: Any = None
 
         self.start_button = QPushButton("▶  Train")
-        self.start_button.setToolTip("Start training (Ctrl+Return)")
+        self.start_button.setToolTip(actions.start.toolTip())
         self.start_button.setMinimumHeight(34)
         self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Pause or resume between two steps (Space)")
+        self.pause_button.setToolTip(actions.pause.toolTip())
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after this step, with a checkpoint (Escape)")
-        self.start_button.clicked.connect(self.start)
-        self.pause_button.clicked.connect(self.toggle_pause)
-        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setToolTip(actions.stop.toolTip())
+        actions.start.triggered.connect(self.start)  # Start needs this tab's settings
+        bind(self.start_button, actions.start)
+        bind(self.pause_button, actions.pause)
+        bind(self.stop_button, actions.stop)
 
         self.length_unit = QComboBox()
         self.length_unit.addItems(list(LENGTH_DEFAULTS))
@@ -149,26 +133,11 @@ class TrainingTab(QWidget):
         layout.addWidget(self.error)
         layout.addWidget(self.warnings)
         layout.addWidget(self.plot, 1)
-        self._update_buttons()
-        studio.plugins_loaded.connect(lambda _: self._update_buttons())
-        studio.data_loaded.connect(lambda _: self._update_buttons())
-        studio.data_cleared.connect(self._update_buttons)
-        studio.family_changed.connect(lambda _: self._update_buttons())
-
-    # -- state --------------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self.session is not None and self.session.running
-
-    def _update_buttons(self) -> None:
-        ready = self.studio.dataset is not None and self.studio.family is not None and self.studio.host is not None
-        busy = self.running or self._starting
-        self.start_button.setEnabled(ready and not busy)
-        self.pause_button.setEnabled(self.running)
-        self.stop_button.setEnabled(self.running)
-        if not self.running:
-            self.pause_button.setText("Pause")
+        studio.state_changed.connect(self._state_changed)
+        studio.training_starting.connect(self._starting)
+        studio.training_not_started.connect(self._not_started)
+        studio.training_started.connect(self._started)
+        studio.training_ended.connect(self._ended)
 
     def settings(self) -> Any:
         from genstudio.training.settings import TrainSettings
@@ -189,95 +158,48 @@ class TrainingTab(QWidget):
     # -- control ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.running or self._starting or not self.start_button.isEnabled():
-            return
-        studio = self.studio
+        """Start a run with this tab's settings (the Start action and the Train button)."""
         try:
-            config = self.config_values()
             settings = self.settings().validate()
         except GenStudioError as exc:
             self.error.show_error(str(exc))
             return
-        self._begin("Preparing the run…")
-        run_in_background(
-            new_trainer,
-            studio.host,
-            studio.workspace,
-            studio.family.name,
-            studio.dataset,
-            studio.data_options,
-            config,
-            settings,
-            on_result=self._trainer_ready,
-            on_error=self._trainer_failed,
-        )
+        self.studio.start_training(settings)
 
-    def continue_run(self, run_id: int, steps: int | None = None) -> None:
-        """Continue a stopped or finished run from its last checkpoint (the Runs tab asks)."""
-        if self.running or self._starting:
-            return
-        self._begin(f"Preparing to continue run {run_id}…")
-        run_in_background(
-            resumed_trainer, self.studio.host, self.studio.workspace, run_id, steps,
-            on_result=self._trainer_ready, on_error=self._trainer_failed,
-        )  # fmt: skip
+    def _state_changed(self) -> None:
+        self.pause_button.setText("Resume" if self.studio.paused else "Pause")
 
-    def _begin(self, text: str) -> None:
-        self._starting = True
+    def _starting(self, text: str) -> None:
         self.error.clear()
         self.warnings.clear()
         self.warnings.setVisible(False)
         self.status.setText(text)
-        self._update_buttons()
 
-    def _trainer_ready(self, trainer: Any) -> None:
-        self._starting = False
-        reference = None
-        if trainer.dataset.spec.kind == "vector":
-            reference = trainer.dataset.as_float(slice(0, 2000))
-        self.session = TrainingSession(trainer, reference, parent=self)
-        self.session.event_arrived.connect(self._on_event)
-        self.session.ended.connect(self._on_ended)
-        self.plot.clear()
-        if trainer.resume_from is not None:
-            self.plot.set_series(trainer.store.scalars(trainer.run.id, after_step=-1))
-        self._t0 = time.time()
-        self.studio.session = self.session
-        self.session.start()
-        self._update_buttons()
-        self.session_started.emit(self.session)
-        self.studio.training_started.emit(self.session)
-
-    def _trainer_failed(self, err: Any) -> None:
-        self._starting = False
-        if isinstance(err.exc, GenStudioError):
-            self.error.show_error(str(err.exc))
-        else:
-            self.error.show_error(f"Could not start: {type(err.exc).__name__}: {err.exc}", err.traceback)
+    def _not_started(self, message: str, details: Any) -> None:
+        self.error.show_error(message, details)
         self.status.setText("Not started.")
-        self._update_buttons()
 
-    def toggle_pause(self) -> None:
-        if not self.running:
-            return
-        if self.session.trainer.paused:
-            self.session.resume()
-            self.pause_button.setText("Pause")
-        else:
-            self.session.pause()
-            self.pause_button.setText("Resume")
-
-    def stop(self) -> None:
-        if self.running:
-            self.session.stop()
-            self.status.setText("Stopping after this step, with a checkpoint…")
+    def _started(self, session: Any) -> None:
+        trainer = session.trainer
+        session.event_arrived.connect(self._on_event)
+        self._last_progress = None
+        self.plot.clear()
+        if trainer.resume_from is not None:  # the curves so far come back, then grow
+            self.plot.set_series(trainer.store.scalars(trainer.run.id, after_step=-1))
 
     # -- events -------------------------------------------------------------------------------
 
     def _on_event(self, event: Any) -> None:
         kind = event.type
         if kind == "progress":
-            self.plot.append(event.scalars, walls=event.walls)
+            self.plot.append(event.scalars, walls=event.walls)  # drawn on the plot's own timer
+            self._last_progress = event
+            now = time.monotonic()
+            # the figures change about 20 times a second: a person reads a few, and each new
+            # text costs the GUI thread a layout and a paint
+            if now - self._figures_at < FIGURES_EVERY_S and event.step < event.total_steps:
+                return
+            self._figures_at = now
             self._show_progress(event)
             self.status.setText(
                 f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {format_duration(event.eta)} · "
@@ -305,7 +227,15 @@ class TrainingTab(QWidget):
             self.progress.setValue(event.step)
             self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
 
-    def _on_ended(self, event: Any) -> None:
+    def _ended(self, event: Any) -> None:
+        # the figures may have skipped the last progress events: the bar ends where the run did
+        last = self._last_progress
+        if last is not None and last.budget_seconds:
+            self._show_progress(last)
+        else:
+            total = self.progress.maximum()
+            self.progress.setValue(min(event.step, total))
+            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
         if event.type == "failed":
             self.error.show_error(event.message, event.traceback)
             self.status.setText(f"Run {event.run} failed at step {event.step:,}.")
@@ -313,5 +243,3 @@ class TrainingTab(QWidget):
             self.status.setText(
                 f"Run {event.run} {event.status} at step {event.step:,} after {format_duration(event.elapsed)}."
             )
-        self._update_buttons()
-        self.studio.training_ended.emit(event)

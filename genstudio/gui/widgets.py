@@ -1,4 +1,5 @@
-"""Small widgets shared by the panels: an error box with details, a 2-D scatter view."""
+"""Small widgets shared by the panels: an error box with details, a 2-D scatter view, and
+:func:`bind`, which ties a button to an action."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -19,6 +22,14 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.gui.plot_grid import TickGrid
+
+
+def bind(button: QAbstractButton, action: QAction) -> None:
+    """Make ``button`` trigger ``action`` and be enabled exactly when the action is, so a
+    button and its menu item (and shortcut) never disagree about what can be done."""
+    button.clicked.connect(action.trigger)
+    action.enabledChanged.connect(button.setEnabled)
+    button.setEnabled(action.isEnabled())
 
 
 def fit_rows(view: QListWidget, max_rows: int) -> None:

@@ -1,8 +1,9 @@
 """Background work: the only module that starts threads.
 
 - :func:`run_in_background` runs a function in Qt's thread pool and delivers its result or
-  error on the GUI thread; :func:`stream_in_background` does the same for an iteration,
-  delivering each item as it comes (pip's output, line by line).
+  error on the GUI thread (:func:`start_thread`: in a thread of its own, for start-up);
+  :func:`stream_in_background` does the same for an iteration, delivering each item as it
+  comes (pip's output, line by line).
 - :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
   generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
   signals) and re-emits its events as signals on the GUI thread. The loop already bounds
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import sys
 import threading
 import traceback
@@ -20,10 +22,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
-from superqt.utils import create_worker
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from genstudio.data.grid import picture
+from genstudio.gui.startup import warm_up_torch
 
 # A worker that holds the interpreter lock in pure Python for the default 5 ms at a time can
 # make the GUI thread wait; 1 ms slices keep the event loop responsive during training.
@@ -70,6 +72,24 @@ def on_gui_thread(fn: Callable[..., None]) -> Callable[..., None]:
     return call
 
 
+#: How much lower than the window's the training thread's OS scheduling priority is (nice).
+TRAINING_NICENESS = 5
+
+
+def lower_this_threads_priority(by: int = TRAINING_NICENESS) -> None:
+    """Make the calling thread yield the CPU to the GUI thread when both want it (Linux, where
+    a thread has its own nice value; elsewhere nothing). On a busy machine the training thread
+    otherwise took the core the event loop was waiting for. It costs training nothing while a
+    core is free. Qt's QThread priorities do not change the nice value of ordinary threads."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + by)
+    except OSError:  # not permitted here: train at the same priority
+        pass
+
+
 class BackgroundError(Exception):
     """An error from background work, with its traceback text."""
 
@@ -85,11 +105,35 @@ def run_in_background(
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BackgroundError], None] | None = None,
     **kwargs: Any,
-) -> Any:
-    """Run ``fn(*args, **kwargs)`` in the thread pool; ``on_result`` or ``on_error`` is called
-    on the GUI thread. Returns the superqt worker."""
+) -> None:
+    """Run ``fn(*args, **kwargs)`` in Qt's global thread pool; ``on_result`` or ``on_error`` is
+    called on the GUI thread. (A plain pool job: superqt's workers add nothing for one call,
+    and importing superqt took a third of a second of the GUI thread before Train was offered.)"""
     install()
+    QThreadPool.globalInstance().start(_job(fn, args, kwargs, on_result, on_error))
 
+
+def import_thread_pool() -> None:
+    """Import superqt's workers, which :class:`TrainingSession` uses, off the GUI thread and
+    before the first run (a third of a second of imports)."""
+    import superqt.utils  # noqa: F401
+
+
+def start_thread(
+    fn: Callable[..., Any],
+    *args: Any,
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BackgroundError], None] | None = None,
+) -> threading.Thread:
+    """Like :func:`run_in_background`, in a thread of its own that starts at once: for the
+    plugins at start-up, so that a slow plugin never holds one of the pool's few threads."""
+    install()
+    thread = threading.Thread(target=_job(fn, args, {}, on_result, on_error), name="genstudio-start", daemon=True)
+    thread.start()
+    return thread
+
+
+def _job(fn: Callable[..., Any], args: tuple, kwargs: dict, on_result: Any, on_error: Any) -> Callable[[], None]:
     def job() -> None:
         try:
             result = fn(*args, **kwargs)
@@ -98,8 +142,7 @@ def run_in_background(
             return
         _deliver(on_result, result)
 
-    worker = create_worker(job, _start_thread=True)
-    return worker
+    return job
 
 
 def stream_in_background(
@@ -108,16 +151,16 @@ def stream_in_background(
     on_item: Callable[[Any], None],
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BackgroundError], None] | None = None,
-) -> Any:
+) -> None:
     """Iterate ``items()`` in the thread pool (a subprocess's output lines, say): each item
     goes to ``on_item`` on the GUI thread as it comes, then ``on_result(None)`` or
-    ``on_error`` once the iteration ends. Returns the superqt worker."""
+    ``on_error`` once the iteration ends."""
 
     def drain() -> None:
         for item in items():
             _deliver(on_item, item)
 
-    return run_in_background(drain, on_result=on_result, on_error=on_error)
+    run_in_background(drain, on_result=on_result, on_error=on_error)
 
 
 class ModelCalls:
@@ -172,6 +215,27 @@ def _eval_call(target: Any, fn: Callable[[Any], Any]) -> Any:
         return fn(model)
 
 
+def new_trainer(
+    host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
+) -> Any:
+    """Prepare a new run (off the GUI thread: it opens the store and imports torch's pieces)."""
+    from genstudio.training.loop import Trainer
+
+    warm_up_torch()  # before the loop starts, not during its first steps
+    import_thread_pool()
+
+    return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
+
+
+def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
+    """Prepare to continue a run from its last checkpoint (off the GUI thread)."""
+    from genstudio.training.loop import Trainer
+
+    warm_up_torch()
+
+    return Trainer.resume(host, workspace, run_id, steps=steps)
+
+
 class TrainingSession(QObject):
     """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
 
@@ -199,12 +263,15 @@ class TrainingSession(QObject):
         return self._worker is not None and not self._ended and not self._done.is_set()
 
     def start(self) -> None:
+        from superqt.utils import create_worker
+
         self._worker = create_worker(self._events, _start_thread=False)
         self._worker.yielded.connect(self._on_event)
         self._worker.errored.connect(self._on_error)
         self._worker.start()
 
     def _events(self) -> Iterator[Any]:
+        lower_this_threads_priority()
         try:
             for event in self.trainer.events():
                 if event.type == "samples" and event.samples is not None:
@@ -274,12 +341,15 @@ class SweepSession(QObject):
         return self._worker is not None and not self._ended and not self._done.is_set()
 
     def start(self) -> None:
+        from superqt.utils import create_worker
+
         self._worker = create_worker(self._events, _start_thread=False)
         self._worker.yielded.connect(self._on_event)
         self._worker.errored.connect(self._on_error)
         self._worker.start()
 
     def _events(self) -> Iterator[Any]:
+        lower_this_threads_priority()  # trials train here: the window keeps its priority, as in training
         try:
             yield from self.sweep.events()
         finally:

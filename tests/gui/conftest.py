@@ -34,8 +34,8 @@ def window(qtbot, tmp_path, settings):
     win.show()
     win.studio.set_host(make_host(win.studio.workspace.root))
     yield win
-    session = win.training.session
-    if session is not None and session.running:
+    session = win.studio.session
+    if win.studio.running:
         session.stop()
         session.wait(30)
     win.access.shutdown()

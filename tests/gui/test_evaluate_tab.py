@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
+from genstudio.data.grid import make_grid
 from genstudio.gui.evaluate_tab import column_order, latest_metrics, short_extractor
 from genstudio.runs.store import RunStore
 from tests.gui.conftest import TIMEOUT, choose, train
@@ -81,7 +82,11 @@ def test_anomaly_scores_show_the_least_and_most_likely_examples(window, qtbot, t
     qtbot.waitUntil(lambda: tab.scores is not None, timeout=TIMEOUT)
     assert len(tab.scores["log_prob"]) == 96
     assert "scored 96 examples by log_prob" in tab.score_label.text()
-    assert tab.least._pixmap is not None and tab.most._pixmap is not None
+    # the pictures hold the 16 least and the 16 most likely examples by those scores
+    order = np.argsort(tab.scores["log_prob"])
+    data = window.studio.dataset
+    for pic, idx in ((tab.least, order[:16]), (tab.most, order[-16:])):
+        np.testing.assert_array_equal(pic.pixels, make_grid(data.as_float(np.sort(idx)), nrow=8))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "s.csv"), "CSV"))
     tab.save_scores_csv()
     rows = (tmp_path / "s.csv").read_text().splitlines()

@@ -36,7 +36,8 @@ def test_built_in_sources_are_listed_and_previewed(window, qtbot):
     window.data_panel.select_source("digits")
     wait_loaded(window, qtbot, "digits")
     assert window.data_panel.image_preview.isVisible() and not window.data_panel.scatter.isVisible()
-    assert window.data_panel.image_preview.pixmap() is not None
+    preview = window.data_panel.image_preview.pixmap()
+    assert not preview.isNull() and preview.width() > 100  # the first 48 digits, scaled to the panel
     assert "1,797</b> image examples shaped <b>(1, 8, 8)" in window.data_panel.summary.text()
     assert "10 classes" in window.data_panel.summary.text()
     window.data_panel.select_source("moons")

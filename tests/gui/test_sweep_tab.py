@@ -51,7 +51,7 @@ def test_tick_two_parameters_start_see_rows_and_points_arrive_then_stop(window, 
     best = tab._best()
     qtbot.mouseClick(tab.best_button, Qt.MouseButton.LeftButton)
     assert win.tabs.currentWidget() is win.training
-    values = win.model_panel.config_values()
+    values = dict(win.studio.config)
     # the form shows 4 decimals, and a log-scaled rate 3 significant digits
     assert values["init_scale"] == pytest.approx(best["params"]["init_scale"], abs=1e-4)
     assert values["lr"] == pytest.approx(best["params"]["lr"], rel=5e-3)

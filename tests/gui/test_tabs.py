@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from genstudio.data.grid import make_grid
@@ -59,7 +59,7 @@ def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_
     view = tab.view
     at = view.mapFromScene(1 + 9 * 2 + 4.5, 1 + 4.5)
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
-    assert tab.selected == 2 and tab.enlarged.pixmap() is not None and tab.save_one.isEnabled()
+    assert tab.selected == 2 and not tab.enlarged.pixmap().isNull() and tab.save_one.isEnabled()
     out = iter([str(tmp_path / "grid.png"), str(tmp_path / "one.png")])
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (next(out), "PNG"))
     tab.save_grid()
@@ -67,8 +67,11 @@ def test_clicking_a_sample_enlarges_it_and_both_can_be_saved(window, qtbot, tmp_
     from PIL import Image
 
     with Image.open(tmp_path / "grid.png") as grid, Image.open(tmp_path / "one.png") as one:
-        assert grid.size == (tab.pixels.shape[1], tab.pixels.shape[0])
-        assert one.size == (32, 32)  # 8x8 enlarged four times
+        np.testing.assert_array_equal(np.asarray(grid.convert("L")), tab.pixels[..., 0])
+        # the third sample, 8x8 enlarged four times
+        third = make_grid(tab.samples[2:3], pad=0)[..., 0]
+        np.testing.assert_array_equal(np.asarray(one.convert("L")), third.repeat(4, 0).repeat(4, 1))
+        assert not np.array_equal(third, make_grid(tab.samples[1:2], pad=0)[..., 0])  # not just any sample
 
 
 def test_wheel_zooms_the_grid(window, qtbot):
@@ -194,39 +197,112 @@ def test_slerp_keeps_the_norm_between_equal_norm_endpoints():
     np.testing.assert_allclose(path[-1], b)
 
 
-def test_latent_sliders_decode_live(window, qtbot):
+def decoded_picture(model, codes, nrow=None):
+    """What the Latent tab should show for latent ``codes`` (K, D): the model's own decode."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        x = model.decode(torch.as_tensor(np.asarray(codes, np.float32))).float().numpy()
+    return make_grid(x, nrow=nrow or len(x), pad=1)
+
+
+def frames(strip, n, side=8):
+    """The ``n`` pictures of a one-row strip made by make_grid with a 1-pixel pad."""
+    return [strip[1 : 1 + side, 1 + i * (side + 1) : 1 + i * (side + 1) + side] for i in range(n)]
+
+
+def test_latent_sliders_decode_the_code_they_show(window, qtbot):
+    from genstudio.gui.images import to_qimage
+    from genstudio.gui.latent_tab import SLIDER_RANGE
+
     trained(window, qtbot, data="tiny", family="vae", steps=30)
     tab = window.latent
     window.tabs.setCurrentWidget(tab)
     assert tab.groups[0].isEnabled() and "Run 1" in tab.note.text()
-    qtbot.waitUntil(lambda: tab.decoded.pixmap() is not None and not tab._busy, timeout=TIMEOUT)
-    tab.sliders[0].setValue(80)
-    qtbot.waitUntil(lambda: tab.slider_labels[0].text() == "+2.40" and not tab._busy, timeout=TIMEOUT)
-    tab.randomize()
-    qtbot.waitUntil(lambda: tab.base is not None and not tab._busy, timeout=TIMEOUT)
+    model = window.access.trainer.model
+    with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.zero_button, Qt.MouseButton.LeftButton)
+    at_zero = tab.decoded.pixels.copy()
+    np.testing.assert_array_equal(at_zero, decoded_picture(model, np.zeros((1, 16))))
+    with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):
+        tab.sliders[0].setValue(80)
+    assert tab.slider_labels[0].text() == "+2.40"
+    code = np.zeros((1, 16))
+    code[0, 0] = 0.8 * SLIDER_RANGE
+    moved = tab.decoded.pixels
+    np.testing.assert_array_equal(moved, decoded_picture(model, code))
+    assert not np.array_equal(moved, at_zero)  # the slider changed the picture
+    on_screen = tab.decoded._pixmap.toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    assert on_screen == to_qimage(moved)  # and that is what is on screen
+    # a random code from the prior: the sliders take its first values, the rest stays
+    with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.random_button, Qt.MouseButton.LeftButton)
     assert len(tab.base) == 16
+    code = tab.base.copy()[None]
+    code[0, :8] = [s.value() / 100 * SLIDER_RANGE for s in tab.sliders]
+    np.testing.assert_array_equal(tab.decoded.pixels, decoded_picture(model, code))
 
 
 @pytest.mark.parametrize(("endpoints", "method"), [(0, "linear"), (1, "spherical")])
-def test_interpolation_strips(window, qtbot, endpoints, method):
+def test_interpolation_strips_decode_the_path_between_the_endpoints(window, qtbot, endpoints, method):
+    import torch
+
+    from genstudio.api import prior_sample
+    from genstudio.gui.latent_tab import STEPS
+
     trained(window, qtbot, data="tiny", family="vae", steps=30)
     tab = window.latent
     tab.endpoints.setCurrentIndex(endpoints)
     tab.method.setCurrentText(method)
     tab.first.setValue(3)
     tab.second.setValue(7)
-    tab.interpolate()
-    qtbot.waitUntil(lambda: tab.strip.pixmap() is not None and tab.strip._pixmap is not None, timeout=TIMEOUT)
-    assert tab.strip._pixmap.width() == 10 * 9 + 1  # ten 8x8 frames in a row
+    with qtbot.waitSignal(tab.strip.shown, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.interpolate_button, Qt.MouseButton.LeftButton)
+    strip = tab.strip.pixels
+    assert strip.shape[:2] == (9 + 1, STEPS * 9 + 1)  # ten 8x8 frames in a row
+    model = window.access.trainer.model
+    model.eval()
+    with torch.no_grad():
+        if endpoints == 1:  # two real examples, encoded
+            ends = model.encode(torch.from_numpy(window.access.data.as_float([3, 7]))).numpy()
+        else:  # two codes from the prior, seeded by the two numbers
+            ends = np.concatenate([prior_sample(model, 1, torch.Generator().manual_seed(s)).numpy() for s in (3, 7)])
+    t = np.linspace(0, 1, STEPS)
+    path = (1 - t)[:, None] * ends[0] + t[:, None] * ends[1] if method == "linear" else slerp(ends[0], ends[1], t)
+    if method == "spherical":  # along the great circle: the norm follows the endpoints', not the chord's
+        chord = np.linalg.norm((ends[0] + ends[1]) / 2)
+        assert np.linalg.norm(path[STEPS // 2]) > chord
+    expected = decoded_picture(model, path, nrow=STEPS)
+    np.testing.assert_allclose(strip.astype(int), expected.astype(int), atol=1)
+    shown = frames(strip, STEPS)
+    assert not np.array_equal(shown[0], shown[-1])  # it goes somewhere
 
 
 def test_reconstructions_sit_beside_the_originals(window, qtbot):
+    import torch
+
+    from genstudio.data.grid import to_uint8
+
     trained(window, qtbot, data="tiny", family="vae", steps=30)
     tab = window.latent
     assert tab.groups[2].isEnabled()
-    tab.reconstruct()
-    qtbot.waitUntil(lambda: tab.recon._pixmap is not None, timeout=TIMEOUT)
-    assert (tab.recon._pixmap.width(), tab.recon._pixmap.height()) == (16 * 9 + 1, 2 * 9 + 1)
+    with qtbot.waitSignal(tab.recon.shown, timeout=TIMEOUT):
+        qtbot.mouseClick(tab.reconstruct_button, Qt.MouseButton.LeftButton)
+    picture = tab.recon.pixels
+    assert picture.shape[:2] == (2 * 9 + 1, 16 * 9 + 1)
+    # the top row holds 16 examples of the run's data ...
+    data = window.access.data
+    everything = to_uint8(data.as_float(slice(0, len(data))))[:, 0]
+    top = frames(picture, 16)
+    index = [int(np.flatnonzero((everything == f[..., 0]).all(axis=(1, 2)))[0]) for f in top]
+    # ... and the bottom row is the model's reconstruction of each, in the same order
+    model = window.access.trainer.model
+    model.eval()
+    with torch.no_grad():
+        recon = model.reconstruct(torch.from_numpy(data.as_float(index))).numpy()
+    bottom = np.stack(frames(picture[9:], 16))
+    np.testing.assert_allclose(bottom.astype(int), np.stack(frames(make_grid(recon, nrow=16), 16)).astype(int), atol=1)
 
 
 def test_families_without_decode_leave_the_latent_tab_explaining_why(window, qtbot):
@@ -303,10 +379,10 @@ def test_continuing_a_stopped_run_finishes_it(window, qtbot, monkeypatch):
     window.training.length.setValue(400)
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         window.training.start()
-    session = window.training.session
+    session = window.studio.session
     qtbot.waitUntil(lambda: session.trainer.step >= 20, timeout=TIMEOUT)
     with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as stopped:
-        window.training.stop()
+        window.studio.stop_training()
     assert stopped.args[0].status == "stopped"
     at = stopped.args[0].step
     runs = window.runs

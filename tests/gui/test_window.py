@@ -29,16 +29,80 @@ def test_layout(window):
         "Apply",
         "Runs",
     ]
-    assert window.device_label.text().startswith("device:")
-    assert "memory" in window.memory_label.text()
+    assert window.status.device_label.text().startswith("device:")
+    assert "memory" in window.status.memory_label.text()
     menus = {a.text() for a in window.menuBar().actions()}
     assert {"&File", "&Run", "&View", "&Plugins", "&Help"} <= menus
 
 
 def test_shortcuts_are_listed_in_the_run_menu(window):
-    assert window.start_action.shortcut().toString() == "Ctrl+Return"
-    assert window.pause_action.shortcut().toString() == "Space"
-    assert window.stop_action.shortcut().toString() == "Esc"
+    assert window.run_actions.start.shortcut().toString() == "Ctrl+Return"
+    assert window.run_actions.pause.shortcut().toString() == "Space"
+    assert window.run_actions.stop.shortcut().toString() == "Esc"
+
+
+def enabled_pairs(win):
+    """(button enabled, action enabled) for Train/Start, Pause and Stop."""
+    actions, tab = win.run_actions, win.training
+    return [
+        (tab.start_button.isEnabled(), actions.start.isEnabled()),
+        (tab.pause_button.isEnabled(), actions.pause.isEnabled()),
+        (tab.stop_button.isEnabled(), actions.stop.isEnabled()),
+    ]
+
+
+def test_the_run_menu_and_the_buttons_share_one_enabled_state_and_start_is_never_idle(qtbot, tmp_path, settings):
+    from genstudio.gui.app import make_window
+    from genstudio.testing import make_host
+
+    win = make_window(str(tmp_path / "ws"), settings)
+    qtbot.addWidget(win)
+    win.show()
+    studio, start = win.studio, win.run_actions.start
+    run_menu = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Run")
+    assert start in run_menu.actions()
+    # at launch nothing can train yet: the menu item is off, like the button
+    assert enabled_pairs(win) == [(False, False)] * 3
+    start.trigger()
+    assert studio.session is None and not studio.starting
+    seen = []
+    studio.state_changed.connect(lambda: seen.append(enabled_pairs(win)))
+    studio.set_host(make_host(studio.workspace.root))
+    with qtbot.waitSignal(start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
+        win.data_panel.select_source("tiny")
+    win.model_panel.select("tiny")
+    win.training.length.setValue(5_000_000)
+    # the Run menu's item starts a run, as the button does
+    with qtbot.waitSignal(studio.training_started, timeout=TIMEOUT):
+        start.trigger()
+    assert enabled_pairs(win) == [(False, False), (True, True), (True, True)]
+    with qtbot.waitSignal(studio.state_changed, timeout=TIMEOUT):
+        win.run_actions.pause.trigger()
+    assert studio.paused and win.run_actions.pause.text() == "&Resume" and win.training.pause_button.text() == "Resume"
+    win.run_actions.pause.trigger()
+    assert not studio.paused and win.training.pause_button.text() == "Pause"
+    with qtbot.waitSignal(studio.training_ended, timeout=TIMEOUT):
+        qtbot.mouseClick(win.training.stop_button, Qt.MouseButton.LeftButton)
+    assert enabled_pairs(win) == [(True, True), (False, False), (False, False)]
+    # and at every change in between, each button agreed with its action
+    assert seen and all(b == a for pairs in seen for b, a in pairs)
+    win.access.shutdown()
+
+
+def test_the_studio_holds_the_chosen_family_and_its_hyperparameters(window, qtbot):
+    choose(window, qtbot, data="tiny", family="vae")
+    studio = window.studio
+    assert studio.family.name == "vae" and studio.config == window.model_panel.form.values()
+    with qtbot.waitSignal(studio.config_changed) as changed:
+        window.model_panel.form.set_values({"latent_dim": 5})
+    assert changed.args[0]["latent_dim"] == 5 and studio.config["latent_dim"] == 5
+    window.model_panel.select("tiny")
+    assert studio.family.name == "tiny" and set(studio.config) == {"lr", "init_scale", "fail_at"}
+    # hyperparameters that cannot be used stop Train with the reason, and nothing starts
+    studio.set_config(studio.config, problem="lr: 'x' is not a number")
+    qtbot.mouseClick(window.training.start_button, Qt.MouseButton.LeftButton)
+    assert window.training.error.isVisible() and "lr: 'x' is not a number" in window.training.error.text()
+    assert studio.session is None and not studio.starting and window.run_actions.start.isEnabled()
 
 
 def test_plugins_load_in_the_background_then_mnist_and_the_vae_are_preselected(qtbot, tmp_path, settings):
@@ -73,16 +137,17 @@ def test_train_samples_appear_pause_resume_stop(window, qtbot):
     qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "paused" in events, timeout=TIMEOUT)
     assert tab.pause_button.text() == "Resume" and "Paused at step" in tab.status.text()
-    step = tab.session.trainer.step
+    step = window.studio.session.trainer.step
     qtbot.wait(300)
-    assert tab.session.trainer.step == step  # nothing trains while paused
+    assert window.studio.session.trainer.step == step  # nothing trains while paused
     qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "resumed" in events, timeout=TIMEOUT)
     with qtbot.waitSignal(window.studio.training_ended, timeout=TIMEOUT) as ended:
         qtbot.mouseClick(tab.stop_button, Qt.MouseButton.LeftButton)
     assert ended.args[0].status == "stopped"
+    assert tab.progress.value() == ended.args[0].step  # the bar ends where the run did
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
-    run = RunStore(window.studio.workspace).get_run(tab.session.trainer.run.id)
+    run = RunStore(window.studio.workspace).get_run(window.studio.session.trainer.run.id)
     assert run.status == "stopped"
     assert ckpt.list_checkpoints(window.studio.workspace.run_dir(run.id) / "checkpoints")[-1][0] == run.step
 
@@ -92,7 +157,7 @@ def test_keyboard_shortcuts_start_pause_and_stop(window, qtbot):
     window.training.length.setValue(5_000_000)
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    session = window.training.session
+    session = window.studio.session
     qtbot.waitUntil(lambda: session.trainer.step > 0, timeout=TIMEOUT)
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: session.trainer.paused, timeout=TIMEOUT)
@@ -170,15 +235,15 @@ def test_closing_during_training_asks_then_stops_with_a_checkpoint(window, qtbot
     window.training.length.setValue(5_000_000)
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         window.training.start()
-    session = window.training.session
+    session = window.studio.session
     qtbot.waitUntil(lambda: session.trainer.step > 10, timeout=TIMEOUT)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel)
     window.close()
-    assert asked and window.isVisible() and session.running  # cancelled: nothing happens
+    assert asked and window.isVisible() and window.studio.running  # cancelled: nothing happens
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     window.close()
-    assert not window.isVisible() and not session.running
+    assert not window.isVisible() and not window.studio.running
     run = RunStore(window.studio.workspace).get_run(session.trainer.run.id)
     assert run.status == "stopped"
     assert ckpt.list_checkpoints(window.studio.workspace.run_dir(run.id) / "checkpoints")[-1][0] == run.step
@@ -214,7 +279,7 @@ def test_opening_a_workspace_switches_runs_and_plugins(window, qtbot, tmp_path):
     with qtbot.waitSignal(window.studio.plugins_loaded, timeout=TIMEOUT):
         window.open_workspace(str(other))
     assert window.studio.workspace.root == other.resolve()
-    assert str(other.resolve()) in window.workspace_label.text()
+    assert str(other.resolve()) in window.status.workspace_label.text()
 
 
 def test_a_workspace_that_cannot_be_used_is_named_and_the_window_stays(window, tmp_path, monkeypatch):
