@@ -69,7 +69,21 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 KINDS = ("image", "vector", "tabular")
 
 #: The optional capabilities a model family may have, detected by presence of the method.
-CAPABILITIES = ("encode", "decode", "reconstruct", "log_prob", "evaluate", "sample_chain", "structure")
+CAPABILITIES = (
+    "encode",
+    "decode",
+    "reconstruct",
+    "log_prob",
+    "evaluate",
+    "sample_chain",
+    "structure",
+    # genstudio.apply: restoration solvers and Bayesian-network queries
+    "denoise",
+    "gibbs_step",
+    "restore",
+    "factors",
+    "critic",
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -114,6 +128,7 @@ class _ParamMeta:
     log: bool
     choices: tuple | None
     help: str
+    tune: bool = False
 
 
 def param(
@@ -124,6 +139,7 @@ def param(
     log: bool = False,
     choices: typing.Sequence | None = None,
     help: str = "",  # noqa: A002
+    tune: bool = False,
 ) -> Any:
     """Declare one hyperparameter of a ``Config`` dataclass.
 
@@ -134,10 +150,11 @@ def param(
         log-scaled control.
     :param choices: the allowed values; the GUI shows a combo box.
     :param help: one line shown as the CLI flag's help and the GUI's tooltip.
+    :param tune: worth tuning: ``genstudio sweep`` searches it by default, over its range.
     """
     if log and (min is None or min <= 0):
         raise ValueError("param(log=True) needs a positive min")
-    meta = _ParamMeta(min, max, bool(log), None if choices is None else tuple(choices), help)
+    meta = _ParamMeta(min, max, bool(log), None if choices is None else tuple(choices), help, bool(tune))
     return field(default=default, metadata={_META_KEY: meta})
 
 
@@ -153,6 +170,7 @@ class Param:
     log: bool = False
     choices: tuple | None = None
     help: str = ""
+    tune: bool = False
 
     @property
     def flag(self) -> str:
@@ -247,7 +265,7 @@ def params(config_cls: type) -> list[Param]:
         if f.default is dataclasses.MISSING:
             raise PluginError(f"{config_cls.__qualname__}.{f.name} has no default")
         meta = f.metadata.get(_META_KEY) or _ParamMeta(None, None, False, None, "")
-        out.append(Param(f.name, typ, f.default, meta.min, meta.max, meta.log, meta.choices, meta.help))
+        out.append(Param(f.name, typ, f.default, meta.min, meta.max, meta.log, meta.choices, meta.help, meta.tune))
     return out
 
 
@@ -432,7 +450,16 @@ class GenerativeModel:
     - ``sample_chain(n, generator=None) -> Iterator[Tensor]``: the sampling process step by
       step (Gibbs chains, reverse diffusion), each frame shaped like :meth:`sample`'s output;
     - ``structure() -> dict``: a learned graph, ``{"nodes": [name, ...], "edges": [[from, to],
-      ...]}``; the window draws it and every checkpoint saves it as ``structure.json``.
+      ...]}``; the window draws it and every checkpoint saves it as ``structure.json``;
+    - ``denoise(x_t, t) -> x0`` with ``noise_schedule() -> abar (T,)``, ``to_model`` and
+      ``to_data``: a diffusion denoiser, for restoration (DDRM, RePaint);
+    - ``gibbs_step(x, generator=None) -> x``: one step of the model's Gibbs chain in data space;
+    - ``restore(y, operator, generator=None) -> x``: the family's own restoration, which
+      overrides the generic solvers;
+    - ``factors() -> list[(scope, table)]``: a discrete network's conditional probability
+      tables, for exact queries (see docs/plugins.md);
+    - ``critic(x) -> (N,)``: a discriminator's score, higher for data like the training set
+      (anomaly scores).
     """
 
     name: ClassVar[str] = ""

@@ -82,7 +82,7 @@ class DiffusionConfig:
     # 4 x 128 puts 8gaussians' samples on the modes after ~4,000 steps; 3 x 256 needs twice as many
     hidden: int = param(128, min=16, max=4096, help="Vector MLP: units per hidden layer")
     hidden_layers: int = param(4, min=1, max=16, help="Vector MLP: hidden layers")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
     warmup_steps: int = param(200, min=0, max=1_000_000, help="Steps over which the learning rate grows from 0")
     grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the gradient norm at this (0: off); Ho et al.: 1")
     # Ho et al. use 0.9999 over 800k steps; a short CPU run needs a memory of ~200 steps
@@ -509,6 +509,19 @@ class Diffusion(TorchModel):
             f"discretised Gaussian decoder L_0, {terms} KL terms, prior L_T; a lower bound on log p",
             "vlb_timesteps": k,
         }
+
+    # -- the denoiser, for restoration solvers (the `denoise` capability) ---------------------
+
+    def noise_schedule(self) -> torch.Tensor:
+        """abar_t ``(T,)`` for timestep indices 0..T-1: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+        in model space (see :meth:`to_model`)."""
+        return self.abar
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """x0_hat ``(N, *spec.shape)`` in model space from x_t at timestep index t, by the
+        sampling network (Ho et al. 2020, eq. 15)."""
+        return self.predict_x0(x_t, int(t))
 
     def load_extra_state(self, state: dict) -> None:
         if "steps_done" in state:  # checkpoints before the host kept the step count

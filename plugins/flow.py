@@ -49,17 +49,19 @@ class FlowConfig:
     levels: int = param(0, min=0, max=6, help="Image scales (squeeze, steps, split); 0: as the size allows, at most 3")
     # 8 steps of 64 channels: about 6 steps/s of 64 MNIST images on one CPU core (Glow: 32 steps of 512)
     steps_per_level: int = param(8, min=1, max=64, help="Image flow steps (actnorm, 1x1 conv, coupling) per level")
-    hidden_channels: int = param(64, min=4, max=1024, help="Channels of each image coupling's network")
+    hidden_channels: int = param(64, min=4, max=1024, help="Channels of each image coupling's network", tune=True)
     # RealNVP's alpha (Dinh et al. 2017, Section 4.1): keeps logit(x) finite at x = 0 and 1
     logit_alpha: float = param(0.05, min=1e-6, max=0.2, help="Images: model logit(alpha + (1 - 2 alpha) x)")
     # vectors: 8 layers of 8 bins come within 0.1 nats of 8gaussians' and moons' true NLL in ~15 s on one core
     layers: int = param(8, min=1, max=64, help="Vector flow: spline coupling layers")
-    hidden: int = param(128, min=8, max=4096, help="Vector flow: units per hidden layer of each coupling's MLP")
+    hidden: int = param(
+        128, min=8, max=4096, help="Vector flow: units per hidden layer of each coupling's MLP", tune=True
+    )
     bins: int = param(8, min=2, max=64, help="Vector flow: rational-quadratic spline bins K")
     tail_bound: float = param(4.0, min=1.0, max=100.0, help="Vector flow: splines act on [-B, B] (data in [-3, 3])")
     # T < 1 trades diversity for cleaner images (Kingma and Dhariwal 2018, Section 5.4)
     temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling: std of the base Gaussian")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
     # after the warm-up, cosine to 0 over the run (Loshchilov and Hutter 2017, without restarts)
     lr_decay: str = param(
         "cosine", choices=("none", "cosine"), help="Learning rate over the run: constant, or cosine to 0"

@@ -69,9 +69,9 @@ class GANConfig:
     n_critic: int = param(1, min=1, max=20, help="Discriminator updates per generator update")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="wgan-gp: gradient penalty weight lambda")
     # Radford et al. 2016: Adam, lr 2e-4, beta1 0.5; wgan-gp resolves these defaults to 1e-4, (0, 0.9)
-    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate")
-    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate")
-    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks")
+    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate", tune=True)
+    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate", tune=True)
+    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks", tune=True)
     beta2: float = param(0.999, min=0.0, max=0.9999, help="Adam beta2 of both networks")
     # averages over roughly the last 1/(1 - decay) generator updates; 0 samples from G itself
     ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the generator's weight average (0: off)")
@@ -462,6 +462,16 @@ class GAN(TorchModel):
         if g is self.G_ema and self._ema_stats_stale:
             self._standing_stats()
         return self._to_data(g(z))
+
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's raw score (N,) of data-space examples: higher is more like the
+        training data. Conditional: the highest score over the classes."""
+        h = self._to_model(x)
+        if not self.num_classes:
+            return self.D(h, None).reshape(-1)
+        ys = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(self.num_classes)]
+        return torch.stack([self.D(h, y) for y in ys]).amax(0)
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, latent_dim) from the prior: z ~ N(0, I), and a uniform one-hot class when conditional."""

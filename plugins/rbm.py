@@ -54,7 +54,7 @@ MIN_VAR = 1e-3  # in standardised units: a standard deviation 3% of the data's
 @dataclass
 class RBMConfig:
     # Salakhutdinov and Murray 2008 report MNIST likelihoods for 500 hidden units
-    hidden: int = param(500, min=1, max=16384, help="Hidden units (at most 20: exact likelihood)")
+    hidden: int = param(500, min=1, max=16384, help="Hidden units (at most 20: exact likelihood)", tune=True)
     visible: str = param(
         "auto", choices=("auto", "bernoulli", "gaussian"), help="Visible units: bernoulli for images (auto)"
     )
@@ -68,7 +68,7 @@ class RBMConfig:
     )
     k: int = param(1, min=1, max=1000, help="Gibbs steps per update (CD-k, PCD-k)")
     n_chains: int = param(100, min=1, max=100_000, help="pcd: persistent fantasy chains")
-    lr: float = param(0.01, min=1e-6, max=10.0, log=True, help="SGD learning rate")
+    lr: float = param(0.01, min=1e-6, max=10.0, log=True, help="SGD learning rate", tune=True)
     # persistent chains need a learning rate that goes to 0 for the model to settle (Tieleman
     # 2008 decays it linearly): with a constant one the model's modes keep swapping depth
     lr_decay: str = param(
@@ -76,7 +76,7 @@ class RBMConfig:
     )
     # Hinton's guide starts at 0.5; with persistent chains 0.9 made MNIST oscillate (test
     # log-likelihood -148 nats after 7,000 PCD-1 steps, samples nearly all ones) where 0.5 gave -107
-    momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum")
+    momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum", tune=True)
     weight_decay: float = param(1e-4, min=0.0, max=1.0, help="L2 penalty on W (Hinton's guide: 1e-4)")
     gibbs_steps: int = param(1000, min=1, max=1_000_000, help="Gibbs steps of a sampling chain")
     # Bernoulli units: each sampling chain (and with method=pt each persistent chain) is a ladder
@@ -388,6 +388,12 @@ class RBM(TorchModel):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """One Gibbs up-down pass, h ~ p(h | v), returning E[v | h] in data space, shaped like x."""
         return self._to_data(self._visible_mean(self._sample_h(self._visible(x))))
+
+    @torch.no_grad()
+    def gibbs_step(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One block Gibbs sweep v -> h ~ p(h | v) -> E[v | h], in data space, shaped like x;
+        fed back, the mean is drawn again as v (restoration clamps observed pixels between sweeps)."""
+        return self._to_data(self._visible_mean(self._sample_h(self._visible(x, generator), generator)))
 
     # -- likelihood --------------------------------------------------------------------------
 

@@ -40,10 +40,10 @@ LOG_2PI = math.log(2 * math.pi)
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = param(16, min=1, max=512, help="Size of the latent code z")
+    latent_dim: int = param(16, min=1, max=512, help="Size of the latent code z", tune=True)
     arch: str = param("auto", choices=("auto", "conv", "mlp"), help="Networks: conv for images, mlp for vectors (auto)")
     width: int = param(
-        32, min=4, max=256, help="Channels of the first conv layer; doubled at each downsampling up to 4x"
+        32, min=4, max=256, help="Channels of the first conv layer; doubled at each downsampling up to 4x", tune=True
     )
     hidden: int = param(256, min=8, max=4096, help="Units per hidden layer of the MLPs")
     hidden_layers: int = param(2, min=1, max=8, help="Hidden layers of each MLP")
@@ -51,7 +51,7 @@ class VAEConfig:
     likelihood: str = param("auto", choices=("auto", "bernoulli", "gaussian"), help="Decoder's likelihood p(x|z)")
     beta: float = param(1.0, min=0.0, max=100.0, help="Weight of the KL term (1: VAE, >1: beta-VAE)")
     warmup_steps: int = param(0, min=0, max=10_000_000, help="Steps over which the KL weight grows from 0 to beta")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
     # a rate that falls to 0 over the run (Loshchilov and Hutter 2017's cosine, without
     # restarts) lets the last steps settle instead of jittering around the optimum
     lr_decay: str = param(

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.api import GenStudioError
 from genstudio.data.grid import make_grid, picture
+from genstudio.gui.anomaly_panel import AnomalyPanel
 from genstudio.gui.latent_tab import Picture
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
@@ -204,6 +205,8 @@ class EvaluateTab(QWidget):
         rl.addWidget(self.pairs_label)
         rl.addWidget(self.pairs, 1)
         rl.addWidget(scoring, 2)
+        self.anomaly = AnomalyPanel(studio, self.selected_run)  # ROC/PR for chosen labels (genstudio.apply)
+        rl.addWidget(self.anomaly, 3)
         splitter = QSplitter()
         splitter.addWidget(choose)
         splitter.addWidget(right)

@@ -365,9 +365,9 @@ def evaluate_run(
 ) -> EvalReport:
     """Evaluate a run's newest checkpoint against its held-out split; store the results
     (:meth:`RunStore.add_metric`, at the checkpoint's step) unless ``store`` is false."""
+    from genstudio.data.splits import dataset_split
     from genstudio.runs.inference import load_model, load_run_data
     from genstudio.runs.store import RunStore
-    from genstudio.training.loop import split_indices
     from genstudio.training.settings import TrainSettings
 
     loaded = load_model(host, workspace, run_ref, device=device)
@@ -375,7 +375,7 @@ def evaluate_run(
     report_progress = as_progress(progress)
     data = load_run_data(host, workspace, run, progress=lambda d, t: report_progress("loading data", d, t))
     settings = TrainSettings.from_dict(run.settings)
-    train_index, val_index = split_indices(len(data), settings.val_fraction, settings.seed)
+    train_index, val_index = dataset_split(data, settings.val_fraction, settings.seed)
     report = evaluate_model(
         host,
         loaded.model,

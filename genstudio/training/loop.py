@@ -42,6 +42,8 @@ from genstudio.api import (
     config_to_dict,
 )
 from genstudio.data.grid import picture, save_png
+from genstudio.data.splits import dataset_split
+from genstudio.data.streaming import StreamingTensor, needs_streaming
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
@@ -191,7 +193,7 @@ class Trainer:
         if settings.eval_every:
             for name in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
                 host.metrics.get(name)  # refuses an unknown name, listing the known ones
-        n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
+        n_train = len(dataset_split(dataset, settings.val_fraction, settings.seed)[0])
         total = _total_steps(settings, n_train, world.size)
         source = dataset.spec.source
         options = {k: _plain_option(v) for k, v in data_options.items()}
@@ -615,6 +617,8 @@ class Trainer:
                     perm, pos = torch.randperm(n_train, generator=gen, device=gen.device), 0
                 idx = perm[pos + world.rank * bs : pos + (world.rank + 1) * bs]
                 pos += span
+                if isinstance(x_train, StreamingTensor):  # larger than memory: gather the next batches ahead
+                    x_train.plan(perm, pos + world.rank * bs, span, bs)
                 xb = x_train.index_select(0, idx)
                 if xb.dtype == torch.uint8:
                     xb = xb.float().mul_(1.0 / 255.0)
@@ -705,7 +709,7 @@ class Trainer:
         return model
 
     def _restore(self, model: GenerativeModel) -> dict[str, Any]:
-        n_train = len(split_indices(len(self.dataset), self.settings.val_fraction, self.settings.seed)[0])
+        n_train = len(dataset_split(self.dataset, self.settings.val_fraction, self.settings.seed)[0])
         gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         gen = torch.Generator(device=gen_device)
         gen.manual_seed(self.settings.seed)
@@ -735,11 +739,13 @@ class Trainer:
 
     def _device_data(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         d = self.dataset
-        tr, va = split_indices(len(d), self.settings.val_fraction, self.settings.seed)
-        x = np.ascontiguousarray(d.x)
+        tr, va = dataset_split(d, self.settings.val_fraction, self.settings.seed)
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         y_tr = None if d.y is None else to(d.y[tr].astype(np.int64))
         y_va = None if d.y is None else to(d.y[va].astype(np.int64))
+        if needs_streaming(d.x, self.device):  # larger than the memory budget: batches stream from the map
+            return StreamingTensor(d.x, tr, self.device), y_tr, to(d.x[va]), y_va
+        x = np.ascontiguousarray(d.x)
         return to(x[tr]), y_tr, to(x[va]), y_va
 
     def _sample_generator(self) -> torch.Generator:
@@ -918,7 +924,7 @@ class _IntervalEvaluation:
         self.trainer = trainer
         s = trainer.settings
         self.metrics = [m.strip() for m in s.eval_metrics.split(",") if m.strip()]
-        self.train_index, self.val_index = split_indices(len(trainer.dataset), s.val_fraction, s.seed)
+        self.train_index, self.val_index = dataset_split(trainer.dataset, s.val_fraction, s.seed)
         self.extractor: Any = None
         self.live = True
 
