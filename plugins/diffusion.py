@@ -431,12 +431,15 @@ class Diffusion(TorchModel):
     def vlb_terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The variational bound's parts for images ``x`` (N, C, H, W) in [0, 1], read as 256
         levels: ``prior`` (L_T), ``diffusion`` (the sum of the KL terms for t = 2..T, estimated
-        from ``vlb_timesteps`` stratified timesteps) and ``decoder`` (L_0), each (N,) in nats."""
-        if not self.image:
-            raise ValueError("the variational bound is defined here for 256-level images")
+        from ``vlb_timesteps`` stratified timesteps) and ``decoder`` (L_0), each (N,) in nats.
+        Vectors (N, D): the decoder is a Gaussian density, in data units (the scaling's
+        log-Jacobian included), so the bound is on a density."""
         dt = torch.float64 if self.abar64.device.type != "mps" else torch.float32
         abar = self.abar64.to(dt)
-        x0 = (torch.round(x.clamp(0, 1) * 255.0) / 255.0 * 2.0 - 1.0).to(dt)
+        if self.image:
+            x0 = (torch.round(x.clamp(0, 1) * 255.0) / 255.0 * 2.0 - 1.0).to(dt)
+        else:
+            x0 = self.to_model(x).to(dt)
         n, big_t = len(x0), self.config.timesteps
 
         def per_example(v: torch.Tensor) -> torch.Tensor:
@@ -479,13 +482,19 @@ class Diffusion(TorchModel):
         # L_0: -log p(x_0 | x_1) under the discretised Gaussian decoder (Ho et al. 2020, eq. 13),
         # mean x0_hat, variance beta_tilde of the next step ("fixedsmall": beta_tilde_1 is 0)
         std_1 = (beta_tilde(1) if big_t > 1 else 1 - abar[0]).sqrt()
-        decoder = -per_example(_discretised_gaussian_log_mass(x0, x0_hat(noisy(0), 0), std_1))
+        mean_1 = x0_hat(noisy(0), 0)
+        if self.image:
+            decoder = -per_example(_discretised_gaussian_log_mass(x0, mean_1, std_1))
+        else:
+            log_density = torch.distributions.Normal(mean_1, std_1).log_prob(x0)
+            decoder = -per_example(log_density) + x0[0].numel() * torch.log(self.half_range.to(dt))
         return {"prior": prior, "diffusion": diffusion, "decoder": decoder}
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Minus the variational bound (nats per example, (N,)): a lower bound on log P of the
-        256-level image x (N, C, H, W) in [0, 1] (rounded to the nearest level). Noise and
-        timesteps come from a fixed seed; ``sample_steps`` play no part."""
+        256-level image x (N, C, H, W) in [0, 1] (rounded to the nearest level), or on the
+        log-density of vectors (N, D). Noise and timesteps come from a fixed seed;
+        ``sample_steps`` play no part."""
         g = torch.Generator().manual_seed(0)
         parts = self.vlb_terms(x, g)
         return -(parts["prior"] + parts["diffusion"] + parts["decoder"]).float()
@@ -495,7 +504,7 @@ class Diffusion(TorchModel):
         k = min(self.config.vlb_timesteps, self.config.timesteps - 1)
         terms = "all" if k >= self.config.timesteps - 1 else f"{k} stratified of {self.config.timesteps - 1}"
         return {
-            "pixels": "levels",
+            "pixels": "levels" if self.image else "continuous",
             "estimator": "variational bound (Ho et al. 2020, eq. 5; bits/dim as Nichol and Dhariwal 2021): "
             f"discretised Gaussian decoder L_0, {terms} KL terms, prior L_T; a lower bound on log p",
             "vlb_timesteps": k,

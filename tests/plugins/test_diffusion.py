@@ -3,6 +3,8 @@ image sizes, checkpoints, and learning the eight Gaussians."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -195,3 +197,15 @@ def test_the_unet_beats_the_best_trivial_denoisers_on_held_out_digits():
     eps = torch.randn(test.shape, generator=g)
     base = denoiser_baselines(x[:1500], y[:1500], test * 2 - 1, model.abar[t], eps)
     assert loss < 0.9 * min(base.values()), (loss, base)
+
+
+def test_the_vector_bound_is_a_density_in_data_units():
+    """Vectors: the bound's decoder is a Gaussian density; scaling the data by s moves the
+    bound by D log s, as a density in data units must."""
+    x = torch.randn(50, 2)
+    small = make(timesteps=50, hidden=16, hidden_layers=2, vlb_timesteps=49, value_range=(-4.0, 4.0))
+    wide = make(timesteps=50, hidden=16, hidden_layers=2, vlb_timesteps=49, value_range=(-8.0, 8.0))
+    wide.load_state_dict(small.state_dict())
+    a, b = small.log_prob(x), wide.log_prob(2 * x)
+    assert not small.discrete_likelihood and torch.isfinite(a).all()
+    torch.testing.assert_close(b, a - 2 * math.log(2.0), rtol=1e-5, atol=1e-4)
