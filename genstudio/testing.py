@@ -186,7 +186,7 @@ class TinyPlugin:
 def make_host(workspace: Any = None, **kwargs: Any) -> Any:
     """A plugin host with the built-ins and the tiny plugin; no entry points, no drop-ins, and
     every plugin on, whatever the user switched off (``disabled=None`` honours that)."""
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     kwargs.setdefault("autoload", False)
     kwargs.setdefault("disabled", ())

@@ -25,7 +25,7 @@ from genstudio.api import (
 )
 
 if TYPE_CHECKING:
-    from genstudio.plugins import PluginHost
+    from genstudio.host import PluginHost
 
 __all__ = [
     "check_finite",

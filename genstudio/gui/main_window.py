@@ -43,7 +43,7 @@ MAX_RECENT = 8
 
 
 def load_plugins(workspace: Workspace) -> Any:
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
     warm_up_torch()

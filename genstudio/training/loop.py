@@ -42,6 +42,7 @@ from genstudio.api import (
     config_to_dict,
 )
 from genstudio.data.grid import picture, save_png
+from genstudio.data.splits import split_indices
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.runs.inference import sample_array
 from genstudio.runs.store import RunRecord, RunStore, SilentStore
@@ -53,7 +54,6 @@ from genstudio.training.command import train_command
 from genstudio.training.device import describe, resolve_device
 from genstudio.training.settings import DEFAULT_STEPS, TrainSettings
 
-MAX_VAL_EXAMPLES = 10_000
 SAVE_INTERVAL_S = 0.5
 # Automatic validation and sample grids each take at most this share of the run's time
 # (unless --val-every / --sample-every say when). Grids are a film strip for the eye, so half
@@ -90,13 +90,6 @@ def plugin_code(doing: str) -> Iterator[None]:
         raise
     except Exception as exc:
         raise _PluginFailureError(doing, exc) from exc
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded, reproducible train/validation split of ``n`` examples."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = min(round(n * val_fraction), MAX_VAL_EXAMPLES, n - 1) if val_fraction > 0 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 class Trainer:
@@ -586,7 +579,7 @@ class Trainer:
                 self.step += 1
                 now = time.perf_counter()
                 pending.append((self.step, wall0 + now, losses))
-                if model._pending_warnings:
+                if model.has_warnings:
                     for message in model.take_warnings():
                         self.store.add_message(run_id, self.step, "warning", message)
                         yield ev.Warning(run_id, self.step, message=message)

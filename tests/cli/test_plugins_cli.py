@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from genstudio.cli import main
-from genstudio.plugin_admin import disabled_plugins, state_path
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
+from genstudio.host.admin import disabled_plugins, state_path
 from tests.plugin_env import build_wheel, layered_env, offline_env
 
 

@@ -12,11 +12,12 @@ import torch
 
 from genstudio.api import Dataset, DataSpec, GenStudioError, PluginError
 from genstudio.data import load_dataset
+from genstudio.data.splits import split_indices
 from genstudio.metrics import fid as fid_fn
-from genstudio.metrics.evaluate import EvalReport, default_extractor, evaluate_model, evaluate_run, evaluate_scalars
+from genstudio.metrics.evaluate import EvalReport, default_extractor, evaluate_model, evaluate_scalars
 from genstudio.metrics.extractors import InceptionExtractor, RawExtractor
+from genstudio.runs.evaluation import evaluate_run
 from genstudio.runs.store import RunStore
-from genstudio.training.loop import split_indices
 
 
 @pytest.fixture

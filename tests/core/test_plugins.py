@@ -24,7 +24,7 @@ from genstudio.api import (
     hookimpl,
     param,
 )
-from genstudio.plugins import BUILTIN_PLUGINS, CONTRIBUTION_HOOKS, create_plugin_manager
+from genstudio.host import BUILTIN_PLUGINS, CONTRIBUTION_HOOKS, create_plugin_manager
 from genstudio.testing import TinyModel, TinyPlugin, make_host
 
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from genstudio.api import ConfigError, DataSpec, TorchModel, hookimpl
+from genstudio.data.splits import split_indices
 from genstudio.runs.store import RunStore
 from genstudio.testing import TinyModel, dry_run, make_host, train
 from genstudio.training import checkpoint as ckpt
-from genstudio.training.loop import Trainer, split_indices
+from genstudio.training.loop import Trainer
 from genstudio.training.settings import TrainSettings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 from genstudio.testing import dry_run
 
 HOST = create_plugin_manager(autoload=False)
