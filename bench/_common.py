@@ -69,8 +69,8 @@ def train_for(model: str, data, config: dict, budget: float, **settings) -> tupl
     import torch
 
     from genstudio.host import create_plugin_manager
+    from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
-    from genstudio.training.loop import Trainer
     from genstudio.training.settings import TrainSettings
 
     host = create_plugin_manager(autoload=False)

@@ -36,8 +36,8 @@ from bench._common import load_mnist, write_result
 from genstudio.api import Batch, Dataset, DataSpec, config_from_dict
 from genstudio.data.splits import split_indices
 from genstudio.host import create_plugin_manager
+from genstudio.runs.trainer import Trainer
 from genstudio.runs.workspace import Workspace
-from genstudio.training.loop import Trainer
 from genstudio.training.settings import TrainSettings
 
 

@@ -141,7 +141,7 @@ def train_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from genstudio.data import option_values, resolve_source
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     source_cls, _ = resolve_source(host, args.data)
     trainer = Trainer.new(
@@ -159,7 +159,7 @@ def train_main(argv: list[str]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     workspace = open_workspace(args)
     host = make_host(workspace)

@@ -1,6 +1,6 @@
 """The Training tab: start, pause, resume and stop a run; its progress; its live loss curves.
 
-The tab drives the same :class:`~genstudio.training.loop.Trainer` as ``genstudio train``,
+The tab drives the same :class:`~genstudio.runs.trainer.Trainer` as ``genstudio train``,
 through :class:`~genstudio.gui.workers.TrainingSession`; it adds no training logic.
 """
 
@@ -39,13 +39,13 @@ def new_trainer(
     host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
 ) -> Any:
     """Build a trainer off the GUI thread (it opens the store and imports torch's pieces)."""
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
 
 
 def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     return Trainer.resume(host, workspace, run_id, steps=steps)
 

@@ -3,7 +3,7 @@
 - :func:`run_in_background` runs a function in Qt's thread pool and delivers its result or
   error on the GUI thread; :func:`stream_in_background` does the same for an iteration,
   delivering each item as it comes (pip's output, line by line).
-- :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
+- :class:`TrainingSession` drives a :class:`~genstudio.runs.trainer.Trainer`'s event
   generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
   signals) and re-emits its events as signals on the GUI thread. The loop already bounds
   its events in time (about 20 progress events a second); pictures of sample grids are

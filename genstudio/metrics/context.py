@@ -16,6 +16,7 @@ import torch
 
 from genstudio.api import ConfigError, DataSpec, PluginError
 from genstudio.files import atomic_write, atomic_write_text
+from genstudio.host.blame import blame
 from genstudio.metrics import core
 
 STATS_VERSION = 1
@@ -32,12 +33,8 @@ Progress = Callable[[str, int, int], None]
 
 def call_model(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the model's ``what`` method; what it raises becomes a :class:`PluginError` saying so."""
-    try:
+    with blame(f"calling {what}()"):
         return fn(*args, **kwargs)
-    except PluginError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"the model's {what}() failed: {type(exc).__name__}: {exc}") from exc
 
 
 def as_progress(progress: Callable[..., None] | None) -> Progress:

@@ -20,6 +20,7 @@ import torch
 
 from genstudio.api import ConfigError, Dataset, PluginError, capabilities
 from genstudio.files import atomic_write_text
+from genstudio.host.blame import blame
 
 SCORES = ("log_prob", "recon_error")
 
@@ -80,10 +81,8 @@ def score_dataset(
 
 
 def _call(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, what: str, raw: bool = False) -> Any:
-    try:
+    with blame(f"calling {what}()"):
         y = fn(x)
-    except Exception as exc:
-        raise PluginError(f"the model's {what} failed: {type(exc).__name__}: {exc}") from exc
     if raw:
         return y
     return torch.as_tensor(y).double().cpu().numpy()

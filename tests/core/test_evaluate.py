@@ -249,7 +249,7 @@ def test_a_broken_model_is_an_error_that_names_the_method(gs_host):
         def log_prob(self, x):
             return torch.full((len(x),), float("nan"))
 
-    with pytest.raises(PluginError, match=r"the model's sample\(\) failed: RuntimeError: out of ideas"):
+    with pytest.raises(PluginError, match=r"the model failed while calling sample\(\): RuntimeError: out of ideas"):
         evaluate_model(gs_host, Broken(), data, metrics=["fid"], n=10)
     with pytest.raises(PluginError, match=r"log_prob\(\) returned NaN"):
         evaluate_model(gs_host, Broken(), data, metrics=["nll"], n=10)

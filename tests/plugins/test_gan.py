@@ -14,8 +14,8 @@ from torch import nn
 from genstudio.api import Batch, DataSpec, config_from_dict, prior_sample
 from genstudio.data.datasets import EightGaussians
 from genstudio.runs.inference import load_model
+from genstudio.runs.trainer import Trainer
 from genstudio.testing import dry_run, tiny_images, train
-from genstudio.training.loop import Trainer
 from genstudio_plugins.gan import GAN
 
 

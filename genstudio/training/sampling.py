@@ -1,0 +1,31 @@
+"""What a model's ``sample()`` returns, as the host hands samples on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from genstudio.api import DataSpec
+
+
+def sample_array(out: Any, spec: DataSpec) -> np.ndarray:
+    """What a model's ``sample()`` returned, as the host hands samples on (``.npy`` files,
+    grids, events): ``(N, *spec.shape)`` float32; for images ``(N, C, H, W)`` in [0, 1],
+    clamped, since a decoder's means (a Gaussian likelihood's, say) may stray outside.
+
+    Raises :class:`ValueError` when the shape is not the data's: the plugin broke the contract."""
+    if isinstance(out, torch.Tensor):
+        out = out.detach().float()
+        if spec.kind == "image":
+            out = out.clamp(0.0, 1.0)
+        arr = out.cpu().numpy()
+    else:
+        arr = np.asarray(out, dtype=np.float32)
+        if spec.kind == "image":
+            arr = np.clip(arr, 0.0, 1.0)
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim < 1 or arr.shape[1:] != tuple(spec.shape):
+        raise ValueError(f"sample() returned shape {arr.shape}; expected (n, {', '.join(map(str, spec.shape))})")
+    return arr
