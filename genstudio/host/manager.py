@@ -38,6 +38,7 @@ from genstudio.api import (
     Registry,
     params,
 )
+from genstudio.host.blame import NOT_BLAMED
 from genstudio.host.enabled import disabled_plugins
 from genstudio.host.sources import (
     BUILTIN_PLUGINS,
@@ -190,7 +191,9 @@ class PluginHost:
         self.plugins[name] = info
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: a plugin never ends the host
+            if isinstance(exc, NOT_BLAMED):
+                raise
             info.fail(exc, "registering")
         return info
 
@@ -206,7 +209,9 @@ class PluginHost:
                 continue
             try:
                 mod = importlib.import_module(module)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 self._record_failure(name, "builtin", exc, "importing", module=module, version=__version__)
                 continue
             self.register(mod, name, source="builtin", version=__version__, location=getattr(mod, "__file__", None))
@@ -230,7 +235,9 @@ class PluginHost:
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 self._record_failure(
                     ep.name, "entrypoint", exc, "importing", module=ep.value, version=version, location=where
                 )
@@ -255,7 +262,9 @@ class PluginHost:
                 mod = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = mod
                 spec.loader.exec_module(mod)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 sys.modules.pop(module_name, None)
                 self._record_failure(name, "dropin", exc, "importing", module=module_name, location=str(path))
                 continue
@@ -271,7 +280,9 @@ class PluginHost:
                 try:
                     with registry.contributions(impl.plugin_name) as added:
                         impl.function(**{arg: registry for arg in impl.argnames})
-                except Exception as exc:
+                except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                    if isinstance(exc, NOT_BLAMED):
+                        raise
                     if info is not None:
                         info.fail(exc, hook_name)
                     continue
@@ -285,7 +296,9 @@ class PluginHost:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 info = self.plugins.get(impl.plugin_name)
                 first = info is not None and info.error is None
                 if info is not None:

@@ -288,7 +288,7 @@ def evaluate_model(
             if uses:
                 details.setdefault("extractor_name", ex.name)
                 details.setdefault("n_real", len(real_x))
-                if "real" in ctx._memo:
+                if ctx.computed("real") is not None:
                     details.setdefault("real_stats_cached", bool(ctx.real["cached"]))
             results.append(
                 MetricResult(
@@ -310,7 +310,7 @@ def evaluate_model(
         n_real=len(real_x),
         seconds=time.time() - started,
         notes=notes,
-        samples=ctx._memo.get("samples"),
+        samples=ctx.computed("samples"),
     )
 
 

@@ -130,13 +130,20 @@ def test_in_memory_evaluation_for_the_training_loop(gs_host, tiny_run):
     assert evaluate_scalars(gs_host, model, data, **kwargs) == scalars  # seeded: the same figures every time
 
 
+def tiny_classes(trainer):
+    return trainer.dataset.spec.classes
+
+
 def test_the_classifier_extractor_for_small_labelled_images(gs_host, gs_workspace, gs_train):
     trainer, _ = gs_train("tiny", "tiny", steps=20)
     report = evaluate_run(gs_host, gs_workspace, trainer.run.id, metrics=["fid", "is", "pr", "memo"], n=30)
     assert report.extractor == "classifier" and report.extractor_identity.startswith("classifier/")
     assert any(note.startswith("classifier held-out accuracy") for note in report.notes)
     by = {r.metric: r for r in report.results}
-    assert by["is"].values["is"] >= 1.0 and by["is"].details["splits"] == 10
+    # exp of a mean KL divergence between two-class distributions: within [1, 2] for the tiny
+    # data's two classes (bars across, bars down); an error in the formula leaves that range
+    classes = len(tiny_classes(trainer))
+    assert classes == 2 and 1.0 <= by["is"].values["is"] <= classes and by["is"].details["splits"] == 10
     assert by["is"].extractor == by["fid"].extractor == report.extractor_identity
     # the closest pairs are saved for the window to show
     pairs = np.load(by["memo"].details["pairs_file"])
