@@ -10,6 +10,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 
+def fraction_done(event: Any) -> float:
+    """How far a run is, in [0, 1], from a Started or Progress event: by time for a run
+    trained by time, else by steps."""
+    budget = getattr(event, "budget_seconds", None)
+    if budget:
+        return min(1.0, max(0.0, getattr(event, "elapsed", 0.0) / budget))
+    return min(1.0, event.step / event.total_steps) if event.total_steps else 0.0
+
+
 def format_duration(seconds: float | None) -> str:
     """A duration (elapsed, ETA) as every front end shows it: ``m:ss`` or ``h:mm:ss``;
     ``--:--`` when unknown."""
@@ -57,6 +66,8 @@ class Started(Event):
 
     type: ClassVar[str] = "started"
     total_steps: int = 0
+    #: a run trained by time: its budget in seconds (``total_steps`` is then an estimate)
+    budget_seconds: float | None = None
     model: str = ""
     data: str = ""
     device: str = ""
@@ -71,6 +82,9 @@ class Progress(Event):
 
     type: ClassVar[str] = "progress"
     total_steps: int = 0
+    #: a run trained by time: its budget in seconds; ``total_steps`` is then the steps it
+    #: will reach at the current speed, and ``eta`` the budget's remaining seconds
+    budget_seconds: float | None = None
     epoch: float = 0.0
     elapsed: float = 0.0
     steps_per_second: float = 0.0

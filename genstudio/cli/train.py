@@ -23,7 +23,7 @@ from genstudio.cli.common import (
     out,
     workspace_arg,
 )
-from genstudio.training.events import format_duration
+from genstudio.training.events import format_duration, fraction_done
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -50,7 +50,11 @@ def add_parsers(sub: Any) -> None:
     sub.add_parser("train", help="train a model family (genstudio train MODEL --help lists its flags)", add_help=False)
     r = sub.add_parser("resume", help="continue a run from its last checkpoint")
     r.add_argument("run", metavar="RUN", help="run id or name")
-    r.add_argument("--steps", type=int, help="train N more steps (default: up to the run's original total)")
+    more = r.add_mutually_exclusive_group()
+    more.add_argument("--steps", type=int, help="train N more steps (default: up to the run's original total)")
+    more.add_argument(
+        "--minutes", type=float, metavar="X", help="train X more minutes (default: up to the run's original budget)"
+    )
     r.add_argument("--device", choices=DEVICES, help="train on another device than before")
     workspace_arg(r)
     json_arg(r, "print one JSON object per event")
@@ -84,6 +88,9 @@ def train_parser(model_cls: Any | None, models: Sequence[str]) -> argparse.Argum
     length = loop.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, metavar="N", help="optimisation steps (default 2000)")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training split")
+    length.add_argument(
+        "--minutes", type=float, metavar="X", help="minutes of training; the run ends by itself at the budget"
+    )
     for flag, typ, text in LOOP_FLAGS:
         loop.add_argument(flag, type=typ, metavar={int: "N", float: "X"}.get(typ, "M[,M...]"), help=text)
     loop.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast needs CUDA (default fp32)")
@@ -111,7 +118,12 @@ def _model_config(model_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
 def _settings(args: argparse.Namespace) -> Any:
     from genstudio.training.settings import TrainSettings
 
-    kwargs: dict[str, Any] = {"steps": args.steps, "epochs": args.epochs, "device": args.device}
+    kwargs: dict[str, Any] = {
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "minutes": args.minutes,
+        "device": args.device,
+    }
     if args.precision:
         kwargs["precision"] = args.precision
     for flag, _, _ in LOOP_FLAGS:
@@ -163,7 +175,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     workspace = open_workspace(args)
     host = make_host(workspace)
-    trainer = Trainer.resume(host, workspace, args.run, steps=args.steps, device=args.device)
+    trainer = Trainer.resume(host, workspace, args.run, steps=args.steps, minutes=args.minutes, device=args.device)
     return drive(trainer, args.json)
 
 
@@ -191,11 +203,17 @@ class ProgressBar:
         self.last_line = 0.0
 
     def update(self, e: Any) -> None:
-        frac = e.step / e.total_steps if e.total_steps else 0.0
+        frac = fraction_done(e)
         filled = round(frac * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
+        # a run trained by time counts time; its total of steps is only an estimate
+        done = (
+            f"{format_duration(e.elapsed)}/{format_duration(e.budget_seconds)}"
+            if e.budget_seconds
+            else f"{e.step}/{e.total_steps}"
+        )
         line = (
-            f"[{bar}] {e.step}/{e.total_steps} {frac:4.0%} {e.steps_per_second:7.1f} steps/s "
+            f"[{bar}] {done} {frac:4.0%} {e.steps_per_second:7.1f} steps/s "
             f"ETA {format_duration(e.eta)}  {fmt_losses(e.losses)}"
         )
         if self.tty:
@@ -265,7 +283,8 @@ def _show(bar: ProgressBar, trainer: Any, event: Any) -> None:
         verb = "resuming" if event.resumed else "training"
         bar.message(
             f"{verb} run {event.run} ({trainer.run.name}): {event.model} on {event.data}, "
-            f"{event.total_steps} steps on {event.device}"
+            + (f"{event.budget_seconds / 60:g} minutes" if event.budget_seconds else f"{event.total_steps} steps")
+            + f" on {event.device}"
         )
         bar.message(f"run folder: {event.folder}")
     elif kind == "warning":

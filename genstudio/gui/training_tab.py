@@ -32,7 +32,10 @@ from genstudio.gui.loss_plot import LossPlot
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
 from genstudio.gui.workers import TrainingSession, run_in_background
-from genstudio.training.events import format_duration
+from genstudio.training.events import format_duration, fraction_done
+
+#: The Length selector's units and the value each starts at.
+LENGTH_DEFAULTS = {"steps": 2000, "epochs": 20, "minutes": 10}
 
 
 def new_trainer(
@@ -74,11 +77,12 @@ class TrainingTab(QWidget):
         self.stop_button.clicked.connect(self.stop)
 
         self.length_unit = QComboBox()
-        self.length_unit.addItems(["steps", "epochs"])
+        self.length_unit.addItems(list(LENGTH_DEFAULTS))
+        self.length_unit.setToolTip("Train for a number of steps, of passes over the data, or of minutes")
         self.length = QSpinBox()
         self.length.setRange(1, 100_000_000)
-        self.length.setValue(2000)
-        self.length_unit.currentIndexChanged.connect(lambda i: self.length.setValue(2000 if i == 0 else 20))
+        self.length.setValue(LENGTH_DEFAULTS["steps"])
+        self.length_unit.currentTextChanged.connect(lambda unit: self.length.setValue(LENGTH_DEFAULTS[unit]))
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 65536)
         self.batch_size.setValue(128)
@@ -169,11 +173,11 @@ class TrainingTab(QWidget):
     def settings(self) -> Any:
         from genstudio.training.settings import TrainSettings
 
-        steps = self.length.value() if self.length_unit.currentIndex() == 0 else None
-        epochs = self.length.value() if self.length_unit.currentIndex() == 1 else None
+        unit, length = self.length_unit.currentText(), self.length.value()
         return TrainSettings(
-            steps=steps,
-            epochs=epochs,
+            steps=length if unit == "steps" else None,
+            epochs=length if unit == "epochs" else None,
+            minutes=float(length) if unit == "minutes" else None,
             batch_size=self.batch_size.value(),
             seed=self.seed.value(),
             device=self.device.currentText(),
@@ -274,23 +278,32 @@ class TrainingTab(QWidget):
         kind = event.type
         if kind == "progress":
             self.plot.append(event.scalars, walls=event.walls)
-            total = max(1, event.total_steps)
-            self.progress.setMaximum(total)
-            self.progress.setValue(event.step)
-            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
+            self._show_progress(event)
             self.status.setText(
                 f"Run {event.run}: {event.steps_per_second:,.1f} steps/s · ETA {format_duration(event.eta)} · "
                 f"elapsed {format_duration(event.elapsed)} · epoch {event.epoch:.1f}"
             )
         elif kind == "started":
             self.status.setText(f"Run {event.run} started on {event.device}")
-            self.progress.setMaximum(max(1, event.total_steps))
-            self.progress.setValue(event.step)
+            self._show_progress(event)
         elif kind == "paused":
             self.status.setText(f"Paused at step {event.step:,}. Press Resume (Space) to go on.")
         elif kind == "warning":
             self.warnings.setVisible(True)
             self.warnings.addItem(f"step {event.step}: {event.message}")
+
+    def _show_progress(self, event: Any) -> None:
+        """The bar counts steps, or time for a run trained by time (its steps are an estimate)."""
+        if event.budget_seconds:
+            self.progress.setMaximum(1000)
+            self.progress.setValue(round(fraction_done(event) * 1000))
+            elapsed = format_duration(getattr(event, "elapsed", 0.0))
+            self.progress.setFormat(f"{elapsed} / {format_duration(event.budget_seconds)}  (%p%)")
+        else:
+            total = max(1, event.total_steps)
+            self.progress.setMaximum(total)
+            self.progress.setValue(event.step)
+            self.progress.setFormat(f"{event.step:,} / {total:,} steps  (%p%)")
 
     def _on_ended(self, event: Any) -> None:
         if event.type == "failed":

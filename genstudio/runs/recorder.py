@@ -49,6 +49,7 @@ class Recorder:
         host: Any = None,
         last_checkpoint: str = "",
         on_end: Callable[[], None] | None = None,
+        by_time: bool = False,
     ):
         self.run, self.store, self.folder, self.dataset = run, store, folder, dataset
         self.keep_checkpoints = keep_checkpoints
@@ -56,6 +57,7 @@ class Recorder:
         self.observers = host is not None and host.has_observers("genstudio_run_event")
         self.last_checkpoint = last_checkpoint
         self.on_end = on_end
+        self.by_time = by_time  # a run trained by time has its total of steps once it ends
         self.step = 0
         self.unsaved: list[tuple[int, str, float, float]] = []  # rows not yet in the store
         self.latest: dict[str, float] = {}
@@ -125,6 +127,8 @@ class Recorder:
             self.store.update_run(run_id, status="running", heartbeat=time.time())
         elif isinstance(event, ev.Finished):
             self._save(force=True)
+            if self.by_time:
+                self.store.update_run(run_id, total_steps=event.step)
             event.checkpoint = self.last_checkpoint
         elif isinstance(event, ev.Failed):
             with contextlib.suppress(Exception):  # keep what was logged, if the store still takes it

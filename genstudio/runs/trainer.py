@@ -98,12 +98,14 @@ class Trainer:
         run_ref: int | str,
         *,
         steps: int | None = None,
+        minutes: float | None = None,
         device: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Trainer:
         """Continue a run from its newest intact checkpoint (damaged ones are named and
         skipped; with none, from step 0 with the run's settings, its logged values kept): to
-        its original total, or ``steps`` more."""
+        its original total (steps or time budget), or ``steps`` more steps, or ``minutes``
+        more minutes."""
         store = RunStore(workspace)
         run = store.get_run(run_ref)
         if run.live_status in ("running", "paused"):
@@ -119,11 +121,28 @@ class Trainer:
         found = ckpt.latest_intact(workspace.run_dir(run.id) / "checkpoints", device="cpu")
         notes = tuple(found.damaged)
         start = int(found.meta["step"]) if found.loaded is not None else 0
+        trained = float(found.meta.get("elapsed", 0.0))  # seconds of training before the checkpoint
+        if steps is not None and minutes is not None:
+            raise ConfigError("give --steps or --minutes, not both")
         dataset = load_run_data(host, workspace, run, progress=progress)
-        if steps is not None:
+        if minutes is not None:
+            if not 0 < minutes <= 1e6:
+                raise ConfigError("--minutes must be positive")
+            # the budget becomes the time already trained plus the minutes asked for
+            settings.steps, settings.epochs, settings.minutes = None, None, trained / 60.0 + minutes
+            total = start
+        elif steps is not None:
             if steps < 1:
                 raise ConfigError("--steps must be at least 1")
+            settings.minutes = None
             total = start + steps
+        elif settings.minutes is not None:
+            if trained >= settings.minutes * 60.0:
+                raise ConfigError(
+                    f"run {run.id} ({run.name}) already trained its {settings.minutes:g} minutes; "
+                    "give --minutes X to train X more"
+                )
+            total = start
         else:
             total = run.total_steps or start
             if start >= total:
@@ -131,7 +150,7 @@ class Trainer:
                     f"run {run.id} ({run.name}) already reached its {total} steps; give --steps N to train N more"
                 )
         if world.writer:
-            store.update_run(run.id, total_steps=total, status="created", error=None)
+            store.update_run(run.id, total_steps=total, settings=settings.to_dict(), status="created", error=None)
             store.claim(run.id)
         plan = Plan(
             model_cls, config, dataset, run.data_options, settings, dev, world, total, run.plugin, workspace.cache_dir
@@ -212,7 +231,7 @@ class Trainer:
         recorder = Recorder(
             self.run, self.store, self.folder, self.plan.dataset, keep_checkpoints=self.plan.settings.keep_checkpoints,
             host=self.host if self.world.writer else None, last_checkpoint=self.last_checkpoint,
-            on_end=self.control.cancel_requests,
+            on_end=self.control.cancel_requests, by_time=self.plan.settings.minutes is not None,
         )  # fmt: skip
         try:
             yield from recorder.record(iter(self._loop))

@@ -12,7 +12,7 @@ from genstudio.training.settings import DEFAULT_STEPS, TrainSettings
 #: Settings that are always written out; the others only when they differ from the default.
 _ALWAYS = ("batch_size", "seed")
 #: Settings that have no command-line flag.
-_NO_FLAG = ("steps", "epochs", "device", "event_rate")
+_NO_FLAG = ("steps", "epochs", "minutes", "device", "event_rate")
 
 
 def _text(value: Any) -> str:
@@ -44,7 +44,9 @@ def train_command(
             parts.append(p.flag if value else "--no-" + p.flag[2:])
         else:
             parts += [p.flag, _text(value)]
-    if settings.epochs is not None:
+    if settings.minutes is not None:
+        parts += ["--minutes", _text(settings.minutes)]
+    elif settings.epochs is not None:
         parts += ["--epochs", str(settings.epochs)]
     else:
         parts += ["--steps", str(settings.steps or DEFAULT_STEPS)]

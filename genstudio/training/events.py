@@ -16,6 +16,7 @@ from genstudio.api.events import (  # noqa: F401
     Started,
     Warning,  # noqa: A004
     format_duration,
+    fraction_done,
 )
 
 

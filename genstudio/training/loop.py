@@ -42,6 +42,7 @@ SAMPLE_SEED_OFFSET = 1_000_003
 #: The first checkpoint comes this soon, so that a run killed early can be resumed; later ones
 #: follow ``checkpoint_minutes`` (or ``checkpoint_every``).
 FIRST_CHECKPOINT_S = 30.0
+_NEVER = 2**62  # a schedule's step interval that never comes: runs trained by time schedule by time
 
 
 class Loop:
@@ -71,6 +72,7 @@ class Loop:
         self.notes = notes
         self.settings, self.device, self.world = plan.settings, plan.device, plan.world
         self.dataset, self.total = plan.dataset, plan.total_steps
+        self.budget = plan.settings.budget_seconds  # a run trained by time has no total: it ends at its budget
         self.plugin = plan.plugin
         self.writer = self.world.writer  # rank 0 alone validates, samples, evaluates and checkpoints
         self.model: GenerativeModel | None = None
@@ -92,7 +94,7 @@ class Loop:
             yield ev.Failed(self.run_id, self.step, message=str(exc))
             return
         yield ev.Started(
-            self.run_id, self.step, total_steps=self.total, model=self.plan.model_cls.name,
+            self.run_id, self.step, total_steps=self.total, budget_seconds=self.budget, model=self.plan.model_cls.name,
             data=self.dataset.spec.source, device=describe(self.device), resumed=self.resume_from is not None,
         )  # fmt: skip
         # what loading the data skipped or changed (undecodable images, resized ones...):
@@ -116,7 +118,7 @@ class Loop:
     def _train(self) -> Iterator[ev.Event]:
         model, control, s = self.model, self.control, self.settings
         assert model is not None
-        while self.step < self.total:
+        while not self._budget_spent():
             if control.stopping:
                 break
             if control.paused:
@@ -125,7 +127,7 @@ class Loop:
             if control.has_requests:
                 control.serve(model, self.device)
             batch = self.batches.next()
-            model.step, model.progress = self.step, min(1.0, self.step / max(1, self.total))
+            model.step, model.progress = self.step, self._fraction()
             with blame(f"training step {self.step + 1} (train_step)", self.plugin), self.autocast:
                 losses = model.train_step(batch)
             self.step += 1
@@ -158,7 +160,7 @@ class Loop:
             yield from self._samples()
         if self.writer and self.last_checkpoint_step != self.step:
             yield from self._checkpoint()
-        status = "stopped" if self.step < self.total else "finished"
+        status = "finished" if self._budget_spent() else "stopped"
         yield ev.Finished(self.run_id, self.step, status=status, elapsed=self._elapsed(), losses=dict(self.latest))
 
     # -- setting up --------------------------------------------------------------------------
@@ -200,8 +202,16 @@ class Loop:
         )
         # each periodic task takes at most about 1% of the run's time unless the user set it
         now = self.clock()
-        self.val_due = Schedule(s.val_every, max(1, self.total // 20), share=VAL_SHARE, now=now)
-        self.sample_due = Schedule(s.sample_every, max(1, self.total // 50), share=SAMPLE_SHARE, max_gap=15.0, now=now)
+        if self.budget is None:
+            self.val_due = Schedule(s.val_every, max(1, self.total // 20), share=VAL_SHARE, now=now)
+            self.sample_due = Schedule(
+                s.sample_every, max(1, self.total // 50), share=SAMPLE_SHARE, max_gap=15.0, now=now
+            )
+        else:  # by time: the same 20 validations and 50 grids a run, spaced over the budget
+            self.val_due = Schedule(s.val_every, _NEVER, share=VAL_SHARE, max_gap=self.budget / 20, now=now)
+            self.sample_due = Schedule(
+                s.sample_every, _NEVER, share=SAMPLE_SHARE, max_gap=min(15.0, self.budget / 50), now=now
+            )
         self.clock0 = self.last_checkpoint_time = now
         self.wall0 = time.time() - now
         self.paused_for = 0.0
@@ -228,16 +238,30 @@ class Loop:
     def _elapsed(self) -> float:
         return self.elapsed0 + self.clock() - self.clock0 - self.paused_for
 
+    def _budget_spent(self) -> bool:
+        return self.step >= self.total if self.budget is None else self._elapsed() >= self.budget
+
+    def _fraction(self) -> float:
+        """The elapsed share of the run's budget, which the model's schedules follow."""
+        if self.budget is None:
+            return min(1.0, self.step / max(1, self.total))
+        return min(1.0, self._elapsed() / self.budget)
+
     def _step_seconds(self) -> float:
         sps = self.rate.rate()
         return 1.0 / sps if sps > 0 else (self.clock() - self.clock0) / max(1, self.step - self.start_step)
 
     def _progress(self, scalars: Scalars, losses: dict[str, float]) -> ev.Progress:
         sps = self.rate.rate()
+        elapsed = self._elapsed()
+        if self.budget is None:
+            expected, eta = self.total, (self.total - self.step) / sps if sps > 0 else None
+        else:  # the steps the budget will reach at this speed
+            eta = max(0.0, self.budget - elapsed)
+            expected = self.step + int(eta * sps)
         return ev.Progress(
-            self.run_id, self.step, total_steps=self.total, epoch=self.step / self.batches.per_epoch,
-            elapsed=self._elapsed(), steps_per_second=sps,
-            eta=(self.total - self.step) / sps if sps > 0 else None, losses=losses,
+            self.run_id, self.step, total_steps=expected, budget_seconds=self.budget,
+            epoch=self.step / self.batches.per_epoch, elapsed=elapsed, steps_per_second=sps, eta=eta, losses=losses,
             scalars={k: (v[0], v[1]) for k, v in scalars.items()}, walls={k: v[2] for k, v in scalars.items()},
         )  # fmt: skip
 

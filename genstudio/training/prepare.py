@@ -128,6 +128,9 @@ def cpu_threads(settings: TrainSettings, world: distributed.World, device: torch
 
 
 def total_steps(settings: TrainSettings, n_train: int, world_size: int = 1) -> int:
+    """Steps the run takes; 0 for a run trained by time, whose total is known when it ends."""
+    if settings.minutes is not None:
+        return 0
     if settings.steps is not None:
         return settings.steps
     if settings.epochs is not None:

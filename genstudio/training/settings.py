@@ -18,6 +18,8 @@ class TrainSettings:
     """Optimisation steps; with neither steps nor epochs, :data:`DEFAULT_STEPS`."""
     epochs: int | None = None
     """Passes over the training split (the last partial batch of each is dropped)."""
+    minutes: float | None = None
+    """Minutes of training (pauses not counted); the run ends by itself at the budget."""
     batch_size: int = 128
     seed: int = 0
     device: str = "auto"
@@ -49,11 +51,12 @@ class TrainSettings:
     """Most progress events per second."""
 
     def validate(self) -> TrainSettings:
-        if self.steps is not None and self.epochs is not None:
-            raise ConfigError("give --steps or --epochs, not both")
+        if sum(v is not None for v in (self.steps, self.epochs, self.minutes)) > 1:
+            raise ConfigError("give one of --steps, --epochs or --minutes, not several")
         checks = [
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
             ("epochs", self.epochs is None or self.epochs >= 1, "at least 1"),
+            ("minutes", self.minutes is None or 0 < self.minutes <= 1e6, "positive"),
             ("batch_size", self.batch_size >= 1, "at least 1"),
             ("seed", self.seed >= 0, "0 or more"),
             ("precision", self.precision in ("fp32", "bf16"), "fp32 or bf16"),
@@ -71,6 +74,11 @@ class TrainSettings:
                     f"--{name.replace('_', '-')}: {getattr(self, name)!r} is not allowed; it must be {allowed}"
                 )
         return self
+
+    @property
+    def budget_seconds(self) -> float | None:
+        """The time budget in seconds, or ``None`` for a run measured in steps or epochs."""
+        return None if self.minutes is None else self.minutes * 60.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

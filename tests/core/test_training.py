@@ -298,7 +298,7 @@ def test_families_refuse_data_they_cannot_train_on(extra_host, gs_workspace):
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"steps": 3, "epochs": 2}, "not both"),
+        ({"steps": 3, "epochs": 2}, "one of --steps, --epochs or --minutes"),
         ({"batch_size": 0}, "--batch-size"),
         ({"val_fraction": 1.0}, "--val-fraction"),
         ({"device": "tpu"}, "unknown device"),
