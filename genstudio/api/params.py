@@ -144,13 +144,18 @@ class EmptyConfig:
     """The ``Config`` of a family or source that has no hyperparameters."""
 
 
-def params(config_cls: type) -> list[Param]:
-    """The hyperparameters of a ``Config`` dataclass, in declaration order."""
+def params(config_cls: type, *, declared_only: bool = False) -> list[Param]:
+    """The hyperparameters of a ``Config`` dataclass, in declaration order.
+
+    :param declared_only: only the fields declared with :func:`param` (the others may then be
+        of any type): for the host's own settings, whose run length is not a plain value."""
     if not dataclasses.is_dataclass(config_cls):
         raise PluginError(f"{config_cls!r} is not a dataclass; decorate Config with @dataclass")
     hints = typing.get_type_hints(config_cls)
     out = []
     for f in dataclasses.fields(config_cls):
+        if declared_only and _META_KEY not in f.metadata:
+            continue
         typ = hints.get(f.name, type(f.default))
         if typ not in (int, float, bool, str):
             raise PluginError(f"{config_cls.__qualname__}.{f.name}: type {typ!r} is not one of int, float, bool, str")

@@ -18,8 +18,7 @@ from genstudio.cli.common import (
     out,
     workspace_arg,
 )
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from genstudio.training.device import DEVICES
 
 
 def add_parsers(sub: Any) -> None:
