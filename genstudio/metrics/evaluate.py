@@ -27,7 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from genstudio.api import ConfigError, Dataset, DataSpec, GenStudioError, LoadContext, PluginError, capabilities
+from genstudio.api import (
+    ConfigError,
+    Dataset,
+    DataSpec,
+    GenStudioError,
+    LoadContext,
+    PluginError,
+    capabilities,
+    inference_mode,
+)
 from genstudio.metrics.context import EvalContext, StatsCache, as_progress, has_logits
 
 __all__ = [
@@ -164,17 +173,9 @@ def _missing(requires: Iterable[str], *, caps: set[str], extractor: Any, why_no_
 @contextlib.contextmanager
 def _inference(model: Any, device: torch.device, seed: int) -> Iterator[None]:
     """Eval mode, no gradients, a seeded global RNG that is restored afterwards."""
-    was_training = isinstance(model, torch.nn.Module) and model.training
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
+    with inference_mode(model, device):
         torch.manual_seed(seed)
-        if isinstance(model, torch.nn.Module):
-            model.eval()
-        try:
-            yield
-        finally:
-            if was_training:
-                model.train()
+        yield
 
 
 def evaluate_model(
