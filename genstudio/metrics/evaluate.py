@@ -37,6 +37,7 @@ from genstudio.api import (
     capabilities,
     inference_mode,
 )
+from genstudio.host.blame import PluginFailure, blame
 from genstudio.metrics.context import EvalContext, StatsCache, as_progress, has_logits
 
 __all__ = [
@@ -274,16 +275,13 @@ def evaluate_model(
                 continue
             metric = cls()
             try:
-                values = metric.compute(ctx)
-            except PluginError:  # the model or an extractor broke: an error, not a skip
+                with blame(f"computing metric {name!r}", host.metrics.owner(name), passthrough=(GenStudioError,)):
+                    values = metric.compute(ctx)
+            except PluginError:  # the model, an extractor or the metric broke: an error, not a skip
                 raise
             except GenStudioError as exc:
                 skipped[name] = str(exc)
                 continue
-            except Exception as exc:
-                raise PluginError(
-                    f"metric {name!r} (plugin {host.metrics.owner(name)!r}) failed: {type(exc).__name__}: {exc}"
-                ) from exc
             uses = bool({"features", "logits"} & set(cls.requires))
             details = dict(ctx.details.get(name, {}))
             if uses:
@@ -335,14 +333,10 @@ def build_extractor(
             raise ConfigError(f"--extractor {name}: {reason}")
         return None, reason
     try:
-        ex = cls(spec, device, LoadContext(cache_dir=Path(cache_dir) if cache_dir is not None else None))
+        with blame(f"loading feature extractor {name!r}", host.extractors.owner(name), passthrough=(GenStudioError,)):
+            ex = cls(spec, device, LoadContext(cache_dir=Path(cache_dir) if cache_dir is not None else None))
     except GenStudioError as exc:
-        if explicit:
+        if explicit or isinstance(exc, PluginFailure):
             raise
         return None, str(exc)
-    except Exception as exc:
-        raise PluginError(
-            f"feature extractor {name!r} (plugin {host.extractors.owner(name)!r}) failed to load: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
     return ex, ""
