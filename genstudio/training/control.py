@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from genstudio.api import GenerativeModel, inference_mode
+from genstudio.host.blame import NOT_BLAMED
 
 
 class Control:
@@ -73,7 +74,9 @@ class Control:
                 with inference_mode(model, device):
                     result = fn(model)
                 future.set_result(result)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit from plugin code too: the caller hears of it
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 future.set_exception(exc)
 
     def cancel_requests(self) -> None:

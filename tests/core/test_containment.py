@@ -116,3 +116,16 @@ def test_ctrl_c_is_not_the_plugins_fault_and_stops_the_run(host, gs_workspace):
     assert run.status == "stopped" and run.error is None
     steps, _, _ = RunStore(gs_workspace).scalars(run.id, ["nll"])["nll"]
     assert steps.max() <= 30 and len(steps) > 0  # what was logged before Ctrl-C is kept
+
+
+def test_a_request_that_exits_reaches_its_caller_and_the_run_goes_on(gs_host, gs_workspace):
+    settings = TrainSettings(steps=200, event_rate=1000.0, device="cpu")
+    trainer = Trainer.new(gs_host, gs_workspace, "tiny", "tiny", settings=settings)
+    futures = []
+    events = []
+    for event in trainer.events():
+        events.append(event)
+        if event.type == "progress" and not futures:
+            futures.append(trainer.submit(lambda m: sys.exit("asked to leave")))
+    assert isinstance(futures[0].exception(timeout=0), SystemExit)
+    assert events[-1].type == "finished" and trainer.step == 200
