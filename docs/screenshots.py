@@ -1,6 +1,6 @@
 """Regenerate docs/screenshots/*.png: the window while training, samples, latent, evaluate, runs.
 
-Drives the real window offscreen as a user would: the built-in digits and the VAE are
+Drives the real window offscreen as a user would: the built-in MNIST digits and the VAE are
 preselected, Train is pressed, and each tab is captured once there is something to show. A
 first, shorter run with a 2-dimensional latent space gives the Runs and Evaluate tabs two
 comparable runs.

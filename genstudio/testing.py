@@ -34,7 +34,7 @@ from genstudio.api import Batch, Dataset, DataSource, DataSpec, TorchModel, hook
 
 @dataclass
 class TinyConfig:
-    lr: float = param(0.05, min=1e-5, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(0.05, min=1e-5, max=1.0, log=True, help="Adam learning rate", tune=True)
     init_scale: float = param(1.0, min=1e-3, max=10.0, help="Initial standard deviation")
     fail_at: int = param(3, min=1, help="tiny-broken and tiny-nan: the step that goes wrong")
 

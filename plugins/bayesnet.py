@@ -71,9 +71,9 @@ class BayesNetConfig:
         "hill-climb", choices=("hill-climb", "chow-liu"), help="Structure search: BIC hill climbing or a Chow-Liu tree"
     )
     # 3 parents keep tables small enough to estimate from thousands of rows
-    max_parents: int = param(3, min=0, max=10, help="Most parents per column (0: independent columns)")
+    max_parents: int = param(3, min=0, max=10, help="Most parents per column (0: independent columns)", tune=True)
     # 1 pseudo-count per cell is Laplace's rule: unseen values keep a small probability
-    alpha: float = param(1.0, min=1e-4, max=100.0, log=True, help="Dirichlet pseudo-count per table cell")
+    alpha: float = param(1.0, min=1e-4, max=100.0, log=True, help="Dirichlet pseudo-count per table cell", tune=True)
     # restarts escape local optima; a few suffice for tens of columns
     restarts: int = param(5, min=0, max=200, help="Random restarts of hill climbing (perturb the best graph)")
     max_iters: int = param(1000, min=1, max=100_000, help="Most moves per hill climb")
@@ -489,6 +489,17 @@ class BayesNet(GenerativeModel):
         ([parent, child] names), ``strength`` per edge (its BIC gain, nats per row), ``layers``
         (depth of each node: 0 for roots), ``cards``, ``types`` and ``rows`` (effective N)."""
         return dict(self._structure)
+
+    def factors(self) -> list[tuple[list[int], np.ndarray]]:
+        """The network as factors, one per column i in column order: its scope
+        ``[*parents(i), i]`` (column indices) and the table p(x_i | x_parents) shaped
+        ``(card_parent1, ..., card_parentk, card_i)``, float64, each row summing to 1. Exact
+        queries (genstudio query, impute, the window's evidence) run on these."""
+        self._ensure_current()
+        return [
+            ([*ps, i], np.exp(t).reshape(*(self.cards[p] for p in ps), self.cards[i]))
+            for i, (ps, t) in enumerate(zip(self.parents, self.log_tables))
+        ]
 
     def _describe(self) -> dict[str, Any]:
         layers = [0] * len(self.cards)

@@ -25,12 +25,27 @@ Data: images in [0, 1] are modelled as 2x - 1 in [-1, 1]; vectors are scaled aff
 al. 2020, Appendix B: residual blocks, sinusoidal time embedding, self-attention at the lowest
 resolution); vectors an MLP of the point and the time embedding. Samples come from an
 exponential moving average of the weights (``ema_decay``; Ho et al. 2020, Appendix B).
+
+Likelihood (images): ``log_prob`` is minus the variational bound of Ho et al. (2020, eq. 5),
+
+    L = KL(q(x_T|x_0) || N(0, I)) + sum_{t=2..T} KL(q(x_{t-1}|x_t, x_0) || p(x_{t-1}|x_t)) - log p(x_0|x_1),
+
+a lower bound on the log-MASS of the 256-level image (``discrete_likelihood``): p(x_0|x_1) is
+the discretised Gaussian decoder of Ho et al. (2020, eq. 13), bins of width 2/255 in [-1, 1]
+with open outer bins; p(x_{t-1}|x_t) = N(mu(x_t, x0_hat), sigma_t^2) with the posterior mean
+of the predicted x0 (clipped like the sampler's) and sigma_t^2 = beta_tilde_t, except at the
+last step where beta_tilde_1 = 0 is replaced by beta_tilde_2, as Nichol and Dhariwal 2021's code
+("fixedsmall") does; bits per dimension are L / (D ln 2) as they compute them. The sum over t
+is estimated from ``vlb_timesteps`` stratified timesteps per example (unbiased; exact when it
+is T - 1), with noise from a fixed seed so a model scores the same images the same way.
 """
 
 from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,23 +66,29 @@ class DiffusionConfig:
     sampler: str = param("ddim", choices=("ddim", "ddpm"), help="Reverse process: DDIM (eta) or DDPM ancestral")
     # 50 DDIM steps come close to 1000 ancestral ones (Song et al. 2021, Table 1) and keep live grids quick
     sample_steps: int = param(50, min=1, max=10_000, help="Timesteps the sampler visits (at most T)")
+    # quadratic: denser near t = 0, where the image's detail is decided (Song et al. 2021, App. D.2)
+    spacing: str = param("uniform", choices=("uniform", "quadratic"), help="How the sampler's timesteps are spread")
     # eta 1 by default: on MNIST after 984 CPU steps (bench/diffusion_mnist.py), eta 0 left
     # about a third of 64 samples as noisy blobs, while eta 1 drew clean strokes for all of
     # them; the fresh noise corrects what a model this young gets wrong at each step
     eta: float = param(1.0, min=0.0, max=1.0, help="DDIM noise: 0 deterministic, 1 the DDPM posterior")
     clip_denoised: bool = param(True, help="Clip predicted x_0 to the data's range while sampling")
-    # images: 32, 64, 64 channels (0.8M weights) train at 1.5-3 steps/s of 64 MNIST images on a CPU
-    width: int = param(32, min=8, max=512, help="U-Net channels at full resolution (doubled below it)")
+    # auto: 16 on a CPU, 32 elsewhere. In 10 CPU minutes on MNIST a 16-channel U-Net (0.2M
+    # weights, 4.2 steps/s) drew more recognisable digits than the 32-channel one (0.8M, 1.7
+    # steps/s; bench/results/diffusion_mnist*.json), and it samples 4 times faster
+    width: int = param(0, min=0, max=512, help="U-Net channels at full resolution (doubled below it); 0: auto")
     attention: bool = param(True, help="U-Net: self-attention at the lowest resolution")
     dropout: float = param(0.0, min=0.0, max=0.9, help="U-Net: dropout in residual blocks")
     # 4 x 128 puts 8gaussians' samples on the modes after ~4,000 steps; 3 x 256 needs twice as many
     hidden: int = param(128, min=16, max=4096, help="Vector MLP: units per hidden layer")
     hidden_layers: int = param(4, min=1, max=16, help="Vector MLP: hidden layers")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
     warmup_steps: int = param(200, min=0, max=1_000_000, help="Steps over which the learning rate grows from 0")
     grad_clip: float = param(1.0, min=0.0, max=1e6, help="Clip the gradient norm at this (0: off); Ho et al.: 1")
     # Ho et al. use 0.9999 over 800k steps; a short CPU run needs a memory of ~200 steps
     ema_decay: float = param(0.995, min=0.0, max=0.99999, help="EMA of the weights used for sampling (0: off)")
+    # 50 of 999 KL terms: an unbiased estimate of the bound at 51 network calls per image
+    vlb_timesteps: int = param(50, min=1, max=10_000, help="Likelihood: timesteps sampled per image for the bound")
 
 
 # --------------------------------------------------------------------------------------
@@ -252,10 +273,22 @@ class Diffusion(TorchModel):
     accepts = {"image", "vector"}
     Config = DiffusionConfig
 
+    @classmethod
+    def resolve_config(cls, config: DiffusionConfig, spec: DataSpec, device) -> DiffusionConfig:
+        """``width`` 0: 16 channels on a CPU, 32 on an accelerator (see the field's comment)."""
+        if config.width == 0:
+            return dataclasses.replace(config, width=16 if torch.device(device).type == "cpu" else 32)
+        return config
+
     def __init__(self, spec: DataSpec, config: DiffusionConfig, device="cpu"):
         super().__init__(spec, config, device)
+        if config.width == 0:  # built without the host (which resolves it): as on this device
+            config = self.config = self.resolve_config(config, spec, device)
         self.image = spec.kind == "image"
+        # log_prob is a bound on the mass of the 256-level image (see the module docstring)
+        self.discrete_likelihood = self.image
         abar = torch.cumprod(1 - make_betas(config.schedule, config.timesteps), 0)
+        self.register_buffer("abar64", abar, persistent=False)
         # derived from the config, so not part of checkpoints; float32 for devices without float64 (MPS)
         self.register_buffer("abar", abar.float(), persistent=False)
         if self.image:
@@ -270,7 +303,6 @@ class Diffusion(TorchModel):
         if config.ema_decay > 0:
             self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), lr=config.lr)
-        self.steps_done = 0
 
     # -- data space <-> model space -----------------------------------------------------------
 
@@ -296,7 +328,7 @@ class Diffusion(TorchModel):
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         loss = self._loss(self.net, batch.x)
-        lr = self.config.lr * min(1.0, (self.steps_done + 1) / max(1, self.config.warmup_steps))
+        lr = self.config.lr * min(1.0, (self.step + 1) / max(1, self.config.warmup_steps))
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
@@ -304,10 +336,10 @@ class Diffusion(TorchModel):
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         if self.ema is not None:
             # early on the average would mostly remember the random initialisation
-            decay = min(self.config.ema_decay, (1 + self.steps_done) / (10 + self.steps_done))
+            decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
             with torch.no_grad():
                 for p_ema, p in zip(self.ema.parameters(), self.net.parameters()):
                     p_ema.lerp_(p, 1 - decay)
@@ -327,10 +359,14 @@ class Diffusion(TorchModel):
 
     def sample_timesteps(self) -> list[int]:
         """The timesteps the sampler visits, descending from T - 1 to 0 (0-based: index t is
-        Ho et al.'s t + 1), ``sample_steps`` of them evenly spaced (fewer if T is smaller)."""
+        Ho et al.'s t + 1), ``sample_steps`` of them (fewer if T is smaller), evenly spaced or,
+        with ``spacing`` quadratic, at t = (T - 1) s^2 for evenly spaced s in [0, 1]."""
         t_max = self.config.timesteps - 1
         n = min(self.config.sample_steps, self.config.timesteps)
-        steps = torch.linspace(t_max, 0, n, dtype=torch.float64).round().long().tolist() if n > 1 else [t_max]
+        if n <= 1:
+            return [t_max]
+        s = torch.linspace(1, 0, n, dtype=torch.float64)
+        steps = (t_max * (s.square() if self.config.spacing == "quadratic" else s)).round().long().tolist()
         return list(dict.fromkeys(steps))
 
     def predict_x0(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
@@ -389,11 +425,111 @@ class Diffusion(TorchModel):
         last = collections.deque(self._reverse(n, generator), maxlen=1)[0]
         return self.to_data(last)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
+    # -- likelihood (images) -----------------------------------------------------------------
+
+    @torch.no_grad()
+    def vlb_terms(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The variational bound's parts for images ``x`` (N, C, H, W) in [0, 1], read as 256
+        levels: ``prior`` (L_T), ``diffusion`` (the sum of the KL terms for t = 2..T, estimated
+        from ``vlb_timesteps`` stratified timesteps) and ``decoder`` (L_0), each (N,) in nats."""
+        if not self.image:
+            raise ValueError("the variational bound is defined here for 256-level images")
+        dt = torch.float64 if self.abar64.device.type != "mps" else torch.float32
+        abar = self.abar64.to(dt)
+        x0 = (torch.round(x.clamp(0, 1) * 255.0) / 255.0 * 2.0 - 1.0).to(dt)
+        n, big_t = len(x0), self.config.timesteps
+
+        def per_example(v: torch.Tensor) -> torch.Tensor:
+            return v.flatten(1).sum(1)
+
+        def noisy(i: int) -> torch.Tensor:
+            """x_i ~ q(x_i | x_0) (0-based i: Ho's t = i + 1), noise from ``generator`` on the CPU."""
+            noise = torch.randn(x0.shape, generator=generator, dtype=torch.float32).to(x0.device, dt)
+            return abar[i].sqrt() * x0 + (1 - abar[i]).sqrt() * noise
+
+        def x0_hat(x_t: torch.Tensor, i: int) -> torch.Tensor:
+            return self.predict_x0(x_t.float(), i).to(dt)
+
+        def posterior(x_start: torch.Tensor, x_t: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+            """Mean and variance of q(x_{i-1} | x_i, x_0), 0-based i >= 1 (Ho et al. 2020, eq. 6-7)."""
+            ab_t, ab_prev = abar[i], abar[i - 1]
+            beta = 1 - ab_t / ab_prev
+            mean = ab_prev.sqrt() * beta / (1 - ab_t) * x_start + (1 - beta).sqrt() * (1 - ab_prev) / (1 - ab_t) * x_t
+            return mean, (1 - ab_prev) / (1 - ab_t) * beta
+
+        def beta_tilde(i: int) -> torch.Tensor:
+            return (1 - abar[i - 1]) / (1 - abar[i]) * (1 - abar[i] / abar[i - 1])
+
+        # L_T: KL(N(sqrt(abar_T) x0, 1 - abar_T) || N(0, 1)), per dimension
+        ab_last = abar[-1]
+        prior = per_example(0.5 * (ab_last * x0.pow(2) + (1 - ab_last) - 1 - torch.log(1 - ab_last)))
+        # the sum over 0-based i = 1..T-1 (Ho's t = 2..T): one uniform i per stratum, times its size
+        diffusion = torch.zeros(n, dtype=dt, device=x0.device)
+        k = min(self.config.vlb_timesteps, big_t - 1)
+        edges = torch.linspace(1, big_t, k + 1, dtype=torch.float64).floor().long().tolist()
+        for lo, hi in itertools.pairwise(edges):
+            if hi <= lo:
+                continue
+            i = int(torch.randint(lo, hi, (1,), generator=generator))
+            x_t = noisy(i)
+            mean_q, var_q = posterior(x0, x_t, i)
+            mean_p, _ = posterior(x0_hat(x_t, i), x_t, i)
+            kl = (mean_q - mean_p).pow(2) / (2 * var_q)  # equal variances: only the means differ
+            diffusion += (hi - lo) * per_example(kl)
+        # L_0: -log p(x_0 | x_1) under the discretised Gaussian decoder (Ho et al. 2020, eq. 13),
+        # mean x0_hat, variance beta_tilde of the next step ("fixedsmall": beta_tilde_1 is 0)
+        std_1 = (beta_tilde(1) if big_t > 1 else 1 - abar[0]).sqrt()
+        decoder = -per_example(_discretised_gaussian_log_mass(x0, x0_hat(noisy(0), 0), std_1))
+        return {"prior": prior, "diffusion": diffusion, "decoder": decoder}
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Minus the variational bound (nats per example, (N,)): a lower bound on log P of the
+        256-level image x (N, C, H, W) in [0, 1] (rounded to the nearest level). Noise and
+        timesteps come from a fixed seed; ``sample_steps`` play no part."""
+        g = torch.Generator().manual_seed(0)
+        parts = self.vlb_terms(x, g)
+        return -(parts["prior"] + parts["diffusion"] + parts["decoder"]).float()
+
+    def likelihood_protocol(self) -> dict:
+        """How ``log_prob`` is computed, for the likelihood ledger."""
+        k = min(self.config.vlb_timesteps, self.config.timesteps - 1)
+        terms = "all" if k >= self.config.timesteps - 1 else f"{k} stratified of {self.config.timesteps - 1}"
+        return {
+            "pixels": "levels",
+            "estimator": "variational bound (Ho et al. 2020, eq. 5; bits/dim as Nichol and Dhariwal 2021): "
+            f"discretised Gaussian decoder L_0, {terms} KL terms, prior L_T; a lower bound on log p",
+            "vlb_timesteps": k,
+        }
+
+    # -- the denoiser, for restoration solvers (the `denoise` capability) ---------------------
+
+    def noise_schedule(self) -> torch.Tensor:
+        """abar_t ``(T,)`` for timestep indices 0..T-1: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps
+        in model space (see :meth:`to_model`)."""
+        return self.abar
+
+    @torch.no_grad()
+    def denoise(self, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """x0_hat ``(N, *spec.shape)`` in model space from x_t at timestep index t, by the
+        sampling network (Ho et al. 2020, eq. 15)."""
+        return self.predict_x0(x_t, int(t))
 
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
+
+
+def _discretised_gaussian_log_mass(x0: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """log P(x0) per value under N(mean, std^2) integrated over x0's bin of width 2/255 in
+    [-1, 1], the first and last bins open to -inf and +inf (Ho et al. 2020, eq. 13)."""
+    normal = torch.distributions.Normal(mean, std)
+    half = 1.0 / 255.0
+    upper = torch.where(x0 > 1 - 1e-3, torch.ones_like(x0), normal.cdf(x0 + half))
+    lower = torch.where(x0 < -1 + 1e-3, torch.zeros_like(x0), normal.cdf(x0 - half))
+    mass = upper - lower
+    # far in a tail both CDFs round to one value: there the density times the bin width
+    approx = normal.log_prob(x0) + math.log(2 * half)
+    return torch.where(mass > 1e-12, mass.clamp_min(1e-300).log(), approx)
 
 
 @hookimpl

@@ -49,17 +49,23 @@ class FlowConfig:
     levels: int = param(0, min=0, max=6, help="Image scales (squeeze, steps, split); 0: as the size allows, at most 3")
     # 8 steps of 64 channels: about 6 steps/s of 64 MNIST images on one CPU core (Glow: 32 steps of 512)
     steps_per_level: int = param(8, min=1, max=64, help="Image flow steps (actnorm, 1x1 conv, coupling) per level")
-    hidden_channels: int = param(64, min=4, max=1024, help="Channels of each image coupling's network")
+    hidden_channels: int = param(64, min=4, max=1024, help="Channels of each image coupling's network", tune=True)
     # RealNVP's alpha (Dinh et al. 2017, Section 4.1): keeps logit(x) finite at x = 0 and 1
     logit_alpha: float = param(0.05, min=1e-6, max=0.2, help="Images: model logit(alpha + (1 - 2 alpha) x)")
     # vectors: 8 layers of 8 bins come within 0.1 nats of 8gaussians' and moons' true NLL in ~15 s on one core
     layers: int = param(8, min=1, max=64, help="Vector flow: spline coupling layers")
-    hidden: int = param(128, min=8, max=4096, help="Vector flow: units per hidden layer of each coupling's MLP")
+    hidden: int = param(
+        128, min=8, max=4096, help="Vector flow: units per hidden layer of each coupling's MLP", tune=True
+    )
     bins: int = param(8, min=2, max=64, help="Vector flow: rational-quadratic spline bins K")
     tail_bound: float = param(4.0, min=1.0, max=100.0, help="Vector flow: splines act on [-B, B] (data in [-3, 3])")
     # T < 1 trades diversity for cleaner images (Kingma and Dhariwal 2018, Section 5.4)
     temperature: float = param(1.0, min=0.0, max=2.0, help="Sampling: std of the base Gaussian")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
+    # after the warm-up, cosine to 0 over the run (Loshchilov and Hutter 2017, without restarts)
+    lr_decay: str = param(
+        "cosine", choices=("none", "cosine"), help="Learning rate over the run: constant, or cosine to 0"
+    )
     warmup_steps: int = param(100, min=0, max=1_000_000, help="Steps over which the learning rate grows from 0")
     # a batch that lands where a coupling's scale is steep must not throw the weights away
     grad_clip: float = param(50.0, min=0.0, max=1e6, help="Clip the gradient norm at this (0: off)")
@@ -173,9 +179,13 @@ class AffineCoupling(nn.Module):
         return torch.cat([xa, (xb + shift) * scale], 1), scale.log().flatten(1).sum(1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """The exact inverse wherever it is representable. A latent far in the tail (sampling
+        at T = 1) can meet scales that underflow to 0 in float32: dividing by them gave inf,
+        and inf - inf NaN pixels downstream. The scale is floored at 1e-20 and the result held
+        within +-1e4, far beyond any logit a pixel maps to (|logit| < 3 at alpha 0.05)."""
         ya, yb = y[:, : self.ca], y[:, self.ca :]
         shift, scale = self._shift_scale(ya)
-        return torch.cat([ya, yb / scale - shift], 1)
+        return torch.cat([ya, (yb / scale.clamp_min(1e-20) - shift).clamp(-1e4, 1e4)], 1)
 
 
 class FlowStep(nn.Module):
@@ -444,7 +454,6 @@ class Flow(TorchModel):
             # data units per unit of the flow's input: value_range maps to [-3, 3]
             self.register_buffer("scale", torch.tensor(max((hi - lo) / 6.0, 1e-6)), persistent=False)
         self.opt = adam(self.body.parameters(), lr=config.lr)
-        self.steps_done = 0
 
     # -- the bijection ------------------------------------------------------------------------
 
@@ -498,7 +507,9 @@ class Flow(TorchModel):
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         x = self.dequantize(batch.x) if self.image else batch.x
         losses = self._losses(x)
-        lr = self.config.lr * min(1.0, (self.steps_done + 1) / max(1, self.config.warmup_steps))
+        lr = self.config.lr * min(1.0, (self.step + 1) / max(1, self.config.warmup_steps))
+        if self.config.lr_decay == "cosine":
+            lr *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.progress)))
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
@@ -507,7 +518,7 @@ class Flow(TorchModel):
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.body.parameters(), self.config.grad_clip)
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         return {k: v.detach() for k, v in losses.items()}
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -536,11 +547,13 @@ class Flow(TorchModel):
         z = torch.randn(n, self.latent_dim, generator=generator, device=ref.device, dtype=ref.dtype)
         return self.decode(z * t)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
+    def likelihood_protocol(self) -> dict:
+        """How ``log_prob`` is computed, for the likelihood ledger."""
+        return {"pixels": "continuous", "estimator": "exact, by the change of variables (Dinh et al. 2017, eq. 3)"}
 
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
 
 
 @hookimpl

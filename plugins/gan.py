@@ -15,7 +15,18 @@ One training step is one discriminator update on the step's batch; the generator
 on every ``n_critic``-th step (Gulrajani et al. 2017, algorithm 1: each critic iteration has its
 own batch). Spectral normalisation of D (Miyato et al. 2018) is an option; samples come from an
 exponential moving average of G's weights (Yazici et al. 2019), kept as a module so it is
-checkpointed. With ``conditional`` the generator sees a one-hot class beside z, and the
+checkpointed. Its batch-norm statistics are recomputed for the averaged weights before it
+samples ("standing statistics", Brock et al. 2019, appendix C.1): the live generator's running
+statistics belong to other weights, and a DCGAN's samples from the average blur or wash out
+with them.
+
+Defaults: with ``loss=wgan-gp`` the optimiser settings a user left at their declared defaults
+(``n_critic``, ``lr_g``, ``lr_d``, ``beta1``, ``beta2``) become those of Gulrajani et al. 2017,
+algorithm 1: 5 critic steps per generator step, Adam with lr 1e-4 and betas (0, 0.9). A value
+equal to its declared default counts as not set, since a config does not say who wrote a
+value; so wgan-gp with exactly the ns defaults (say n_critic 1) cannot be asked for, and any
+other value is kept. ``resolve_config`` does this once when a run is prepared; the run records
+and repeats the resolved values. With ``conditional`` the generator sees a one-hot class beside z, and the
 discriminator either projects its features on a class embedding (Miyato and Koyama 2018, eq. 3)
 or reads the one-hot concatenated to its input (Mirza and Osindero 2014).
 
@@ -28,6 +39,7 @@ value range with a linear output. Everything the model returns is in data space.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -53,13 +65,13 @@ class GANConfig:
     hidden: int = param(128, min=8, max=4096, help="Units per hidden layer of the MLPs")
     hidden_layers: int = param(3, min=1, max=8, help="Hidden layers of each MLP")
     spectral_norm: bool = param(False, help="Spectral normalisation of D's layers (Miyato et al. 2018)")
-    # 1 for ns and hinge (DCGAN, SN-GAN); Gulrajani et al. used 5 with wgan-gp
+    # 1 for ns and hinge (DCGAN, SN-GAN); wgan-gp resolves a default 1 to Gulrajani et al.'s 5
     n_critic: int = param(1, min=1, max=20, help="Discriminator updates per generator update")
     gp_weight: float = param(10.0, min=0.0, max=1000.0, help="wgan-gp: gradient penalty weight lambda")
-    # Radford et al. 2016: Adam, lr 2e-4, beta1 0.5; for wgan-gp the paper used 1e-4, (0, 0.9)
-    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate")
-    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate")
-    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks")
+    # Radford et al. 2016: Adam, lr 2e-4, beta1 0.5; wgan-gp resolves these defaults to 1e-4, (0, 0.9)
+    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate", tune=True)
+    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate", tune=True)
+    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks", tune=True)
     beta2: float = param(0.999, min=0.0, max=0.9999, help="Adam beta2 of both networks")
     # averages over roughly the last 1/(1 - decay) generator updates; 0 samples from G itself
     ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the generator's weight average (0: off)")
@@ -71,6 +83,12 @@ class GANConfig:
     patience: int = param(300, min=1, max=1_000_000, help="Steps D must win in a row before a warning")
     # a collapsed G spreads its fixed-noise batch far less than the data: a tenth of its pairwise distance
     collapse_ratio: float = param(0.1, min=0.0, max=1.0, help="Warn when G's sample spread falls below this x data")
+
+
+# Gulrajani et al. 2017, algorithm 1: n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9
+WGAN_GP_DEFAULTS = {"n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
+# generator batches that re-estimate the EMA generator's batch-norm statistics
+STANDING_BATCHES, STANDING_BATCH_SIZE = 16, 64
 
 
 def _mlp(sizes: list[int], act: type[nn.Module], sn: bool = False) -> nn.Sequential:
@@ -246,12 +264,24 @@ class GAN(TorchModel):
         self.register_buffer("streak", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("max_streak", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("calm", torch.zeros((), dtype=torch.long), persistent=False)
-        self.steps_done = 0
         self.g_steps = 0
+        self._ema_stats_stale = True
         self.warned_d_wins = False
         self.warned_collapse = False
         self.low_spread_checks = 0
         self.spread_checks = 0
+
+    @classmethod
+    def resolve_config(cls, config: GANConfig, spec: DataSpec, device) -> GANConfig:
+        """The noise size for ``latent_dim`` 0, and with ``wgan-gp`` Gulrajani et al.'s optimiser
+        settings for every one of them left at its declared default (see the module docstring)."""
+        changes = {}
+        if config.latent_dim == 0:
+            changes["latent_dim"] = 64 if spec.kind == "image" else min(64, 4 * spec.dim)
+        if config.loss == "wgan-gp":
+            declared = {f.name: f.default for f in dataclasses.fields(GANConfig)}
+            changes |= {k: v for k, v in WGAN_GP_DEFAULTS.items() if getattr(config, k) == declared[k]}
+        return dataclasses.replace(config, **changes) if changes else config
 
     def train(self, mode: bool = True) -> GAN:
         super().train(mode)
@@ -309,8 +339,27 @@ class GAN(TorchModel):
         decay = min(self.config.ema_decay, (1 + self.g_steps) / (10 + self.g_steps))
         ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
         torch._foreach_lerp_(ema, live, 1.0 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)  # batch-norm statistics follow the live generator
+        self._ema_stats_stale = True
+
+    @torch.no_grad()
+    def _standing_stats(self) -> None:
+        """Re-estimate G_ema's batch-norm statistics for its own weights: cumulative averages
+        (momentum None) over generator batches in train mode, from a fixed seed so sampling
+        draws nothing from the caller's random stream (Brock et al. 2019, appendix C.1)."""
+        norms = [m for m in self.G_ema.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if norms:
+            saved = [m.momentum for m in norms]
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None
+            g = torch.Generator(device=self.centre.device).manual_seed(0)
+            self.G_ema.train()
+            for _ in range(STANDING_BATCHES):
+                self.G_ema(self._latent(STANDING_BATCH_SIZE, g))
+            self.G_ema.eval()
+            for m, momentum in zip(norms, saved):
+                m.momentum = momentum
+        self._ema_stats_stale = False
 
     def _health(self, real: torch.Tensor) -> None:
         """Every ``health_every`` steps: warn once per episode that D wins, or that G collapsed.
@@ -343,7 +392,7 @@ class GAN(TorchModel):
         low = ratio < cfg.collapse_ratio
         self.low_spread_checks = self.low_spread_checks + 1 if low else 0
         self.spread_checks = 0 if low else self.spread_checks + 1
-        if self.low_spread_checks >= 2 and self.steps_done > 2 * cfg.health_every and not self.warned_collapse:
+        if self.low_spread_checks >= 2 and self.step > 2 * cfg.health_every and not self.warned_collapse:
             self.warn(
                 f"mode collapse: generated samples spread {ratio:.3f}x as much as real ones "
                 f"(mean pairwise distance of {len(fake)} samples from fixed noise); try a lower lr_g, "
@@ -387,9 +436,9 @@ class GAN(TorchModel):
         self.streak.add_(1).mul_(wins.long())
         self.calm.add_(1).mul_((~wins).long())
         torch.maximum(self.max_streak, self.streak, out=self.max_streak)
-        self.steps_done += 1
+        done = self.step + 1  # self.step: steps before this one, set by the host
         # generator, every n_critic steps; D's weights are frozen so only G's gradients are computed
-        if self.steps_done % cfg.n_critic == 0:
+        if done % cfg.n_critic == 0:
             self.D.requires_grad_(False)
             d_gen = self.D(self.G(self._latent(n, y=y)), y)
             loss_g = F.softplus(-d_gen).mean() if prob else -d_gen.mean()  # -log D(G(z)): non-saturating
@@ -401,15 +450,28 @@ class GAN(TorchModel):
             self.g_steps += 1
             self._update_ema()
             out["loss_g"] = loss_g.detach()
-        if self.steps_done % cfg.health_every == 0:
+        if done % cfg.health_every == 0:
             self._health(real)
+        self.step = done  # the host sets it before each step; this keeps a bare loop on schedule
         return out
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent codes (N, latent_dim) -> samples in data space, shaped like the data (images
         in [0, 1]). When conditional, the last ``num_classes`` entries are the class (one-hot)."""
         g = self.G_ema if self.G_ema is not None else self.G
+        if g is self.G_ema and self._ema_stats_stale:
+            self._standing_stats()
         return self._to_data(g(z))
+
+    @torch.no_grad()
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        """The discriminator's raw score (N,) of data-space examples: higher is more like the
+        training data. Conditional: the highest score over the classes."""
+        h = self._to_model(x)
+        if not self.num_classes:
+            return self.D(h, None).reshape(-1)
+        ys = [torch.full((len(x),), k, dtype=torch.long, device=x.device) for k in range(self.num_classes)]
+        return torch.stack([self.D(h, y) for y in ys]).amax(0)
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, latent_dim) from the prior: z ~ N(0, I), and a uniform one-hot class when conditional."""
@@ -422,7 +484,6 @@ class GAN(TorchModel):
 
     def extra_state(self) -> dict:
         return {
-            "steps_done": self.steps_done,
             "g_steps": self.g_steps,
             "warned_d_wins": self.warned_d_wins,
             "warned_collapse": self.warned_collapse,
@@ -431,7 +492,9 @@ class GAN(TorchModel):
         }
 
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
+        self._ema_stats_stale = True
         self.g_steps = int(state.get("g_steps", 0))
         self.warned_d_wins = bool(state.get("warned_d_wins", False))
         self.warned_collapse = bool(state.get("warned_collapse", False))

@@ -54,7 +54,7 @@ MIN_VAR = 1e-3  # in standardised units: a standard deviation 3% of the data's
 @dataclass
 class RBMConfig:
     # Salakhutdinov and Murray 2008 report MNIST likelihoods for 500 hidden units
-    hidden: int = param(500, min=1, max=16384, help="Hidden units (at most 20: exact likelihood)")
+    hidden: int = param(500, min=1, max=16384, help="Hidden units (at most 20: exact likelihood)", tune=True)
     visible: str = param(
         "auto", choices=("auto", "bernoulli", "gaussian"), help="Visible units: bernoulli for images (auto)"
     )
@@ -63,15 +63,25 @@ class RBMConfig:
         "stochastic", choices=("stochastic", "threshold"), help="Bernoulli: pixels drawn as Bernoulli(x), or x > 0.5"
     )
     # persistent chains give far better samples than CD-1 for the same cost (Tieleman 2008)
-    method: str = param("pcd", choices=("cd", "pcd"), help="Contrastive divergence, or persistent CD")
+    method: str = param(
+        "pcd", choices=("cd", "pcd", "pt"), help="Contrastive divergence, persistent CD, or parallel tempering"
+    )
     k: int = param(1, min=1, max=1000, help="Gibbs steps per update (CD-k, PCD-k)")
     n_chains: int = param(100, min=1, max=100_000, help="pcd: persistent fantasy chains")
-    lr: float = param(0.01, min=1e-6, max=10.0, log=True, help="SGD learning rate")
+    lr: float = param(0.01, min=1e-6, max=10.0, log=True, help="SGD learning rate", tune=True)
+    # persistent chains need a learning rate that goes to 0 for the model to settle (Tieleman
+    # 2008 decays it linearly): with a constant one the model's modes keep swapping depth
+    lr_decay: str = param(
+        "linear", choices=("none", "linear"), help="Learning rate over the run: constant, or linear to 0"
+    )
     # Hinton's guide starts at 0.5; with persistent chains 0.9 made MNIST oscillate (test
     # log-likelihood -148 nats after 7,000 PCD-1 steps, samples nearly all ones) where 0.5 gave -107
-    momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum")
+    momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum", tune=True)
     weight_decay: float = param(1e-4, min=0.0, max=1.0, help="L2 penalty on W (Hinton's guide: 1e-4)")
     gibbs_steps: int = param(1000, min=1, max=1_000_000, help="Gibbs steps of a sampling chain")
+    # Bernoulli units: each sampling chain (and with method=pt each persistent chain) is a ladder
+    # of this many tempered copies that swap states (Desjardins et al. 2010); 1: plain Gibbs
+    temperatures: int = param(1, min=1, max=100, help="Parallel tempering: tempered copies per chain (1: off)")
     # 14,500 in Salakhutdinov and Murray 2008; 10,000 keep a 784x500 RBM's estimate under a minute on a CPU
     ais_betas: int = param(10_000, min=10, max=1_000_000, help="AIS: intermediate temperatures")
     ais_runs: int = param(100, min=2, max=100_000, help="AIS: independent annealing runs")
@@ -128,7 +138,11 @@ class RBM(TorchModel):
         if kind == "bernoulli" and (lo < 0.0 or hi > 1.0):
             raise ValueError(f"visible=bernoulli needs data in [0, 1]; this data spans [{lo:g}, {hi:g}]")
         self.gaussian = kind == "gaussian"
+        if self.gaussian and config.method == "pt":
+            raise ValueError("method=pt needs Bernoulli visible units (images or data in [0, 1])")
         self.discrete_likelihood = not self.gaussian
+        # tempered copies per chain: sampling ladders, and with method=pt the persistent ones
+        self.ladder = 1 if self.gaussian else config.temperatures
         v, h = spec.dim, config.hidden
         # Hinton's guide, section 8: small random weights, zero hidden biases; the visible
         # biases are set from the first batch (log-odds of the pixel means, or the data means)
@@ -144,14 +158,15 @@ class RBM(TorchModel):
         self.register_buffer("data_mean", torch.zeros(v))
         self.register_buffer("data_sq", torch.ones(v))
         self.register_buffer("data_count", torch.zeros(()))
-        self.register_buffer("chains", torch.zeros(config.n_chains if config.method == "pcd" else 0, v))
+        persistent = {"pcd": config.n_chains, "pt": config.n_chains * self.ladder}.get(config.method, 0)
+        self.register_buffer("chains", torch.zeros(persistent, v))
         groups = [
             {"params": [self.W], "weight_decay": config.weight_decay},
             {"params": [p for p in (self.b, self.c, self.log_var) if p is not None], "weight_decay": 0.0},
         ]
         self.opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
-        self.steps_done = 0
         self._log_z: float | None = None
+        self._ais: dict | None = None
 
     # -- conditionals and energies, in model units: (N, V) binary, or standardised -----------
 
@@ -206,6 +221,50 @@ class RBM(TorchModel):
             v = self._sample_v(self._visible_mean(self._sample_h(v, generator)), generator)
         return v
 
+    def ladder_betas(self, k: int | None = None) -> torch.Tensor:
+        """Inverse temperatures of a tempering ladder, (k,) descending from 1 to 0: the model
+        at 1, the base-rate model (the data's marginals, exact draws) at 0."""
+        k = k or self.ladder
+        if k == 1:
+            return torch.ones(1, device=self.W.device)
+        return torch.linspace(1.0, 0.0, k, device=self.W.device)
+
+    @torch.no_grad()
+    def _tempered_sweep(
+        self, v: torch.Tensor, betas: torch.Tensor, parity: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One parallel-tempering step (Desjardins et al. 2010) of ladders v (K, n, V), binary:
+        swap proposals between neighbouring temperatures (pairs (k, k + 1) with k of the given
+        parity), then one Gibbs transition at each temperature. The tempered models are those
+        of AIS, log f_beta(v) = (1 - beta) v.b_A + beta v.b + sum_j softplus(beta (c_j + W_j.v)),
+        so a swap of v_k and v_k+1 is accepted with probability min(1, f_k(v_k+1) f_k+1(v_k) /
+        (f_k(v_k) f_k+1(v_k+1))). Returns the new states, the visible probabilities that drew
+        them (K, n, V), and the share of swaps accepted (0-d)."""
+        p = self._base()[0].clamp(1e-3, 1 - 1e-3)
+        b_a = torch.log(p / (1 - p))
+        x = self.c + v @ self.W  # (K, n, H)
+        rate = torch.zeros((), device=v.device)
+        pairs = torch.arange(parity, len(betas) - 1, 2, device=v.device)
+        if len(pairs):
+            la, lb = v @ b_a, v @ self.b  # (K, n)
+
+            def log_f(beta, k):
+                beta = beta[:, None]
+                return (1 - beta) * la[k] + beta * lb[k] + F.softplus(beta[..., None] * x[k]).sum(-1)
+
+            i, j = pairs, pairs + 1
+            log_r = log_f(betas[i], j) + log_f(betas[j], i) - log_f(betas[i], i) - log_f(betas[j], j)
+            u = torch.rand(log_r.shape, generator=generator, device=v.device, dtype=log_r.dtype)
+            accept = (u.log() < log_r)[..., None]  # (P, n, 1)
+            v, x = v.clone(), x.clone()
+            v[i], v[j] = torch.where(accept, v[j], v[i]), torch.where(accept, v[i], v[j])
+            x[i], x[j] = torch.where(accept, x[j], x[i]), torch.where(accept, x[i], x[j])
+            rate = accept.float().mean()
+        beta = betas[:, None, None]
+        h = _bernoulli(torch.sigmoid(beta * x), generator)
+        mean = torch.sigmoid((1 - beta) * b_a + beta * (self.b + h @ self.W.T))
+        return _bernoulli(mean, generator), mean, rate
+
     def _base(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The data's marginals seen so far: mean and variance per visible unit, (V,) each."""
         if float(self.data_count) == 0:  # never trained: a uniform (or the model's own) base
@@ -232,7 +291,7 @@ class RBM(TorchModel):
         weight = len(v) / self.data_count  # a tensor: no sync; 1 on the first batch
         self.data_mean.lerp_(v.mean(0), weight)
         self.data_sq.lerp_(v.pow(2).mean(0), weight)
-        if self.steps_done:
+        if self.step:
             return
         mean, _ = self._base()
         if self.gaussian:
@@ -244,27 +303,42 @@ class RBM(TorchModel):
             self.chains.copy_(v[torch.arange(len(self.chains), device=v.device) % len(v)])
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.gaussian and self.steps_done == 0:
+        if self.gaussian and self.step == 0:
             self._standardise(batch.x)
         v0 = self._visible(batch.x)
         self._observe(v0)
+        out = {}
         with torch.no_grad():
-            start = self.chains if len(self.chains) else v0
-            vk = self._gibbs(start, self.config.k)
-            if len(self.chains):
-                self.chains.copy_(vk)
+            if self.config.method == "pt":
+                # persistent ladders: the model's chains are the ones at temperature 1
+                ladders = self.chains.view(self.ladder, -1, self.chains.shape[1])
+                betas, rates = self.ladder_betas(), []
+                for i in range(self.config.k):
+                    ladders, _, rate = self._tempered_sweep(ladders, betas, (self.step + i) % 2)
+                    rates.append(rate)
+                self.chains.copy_(ladders.reshape_as(self.chains))
+                vk = ladders[0]
+                out["swap_rate"] = torch.stack(rates).mean()
+            else:
+                start = self.chains if len(self.chains) else v0
+                vk = self._gibbs(start, self.config.k)
+                if len(self.chains):
+                    self.chains.copy_(vk)
+        if self.config.lr_decay == "linear":
+            for group in self.opt.param_groups:
+                group["lr"] = self.config.lr * max(0.0, 1.0 - self.progress)
         f_data = self._free_energy(v0)
         # the gradient of F(data) - F(fantasy) is minus the CD-k / PCD estimate of d log p / d theta
         loss = f_data.mean() - self._free_energy(vk).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         self._log_z = None
         with torch.no_grad():
             recon = self._visible_mean(torch.sigmoid(self._hidden_input(v0)))
             mse = (recon - v0).pow(2).mean()
-        return {"cd_loss": loss.detach(), "free_energy": f_data.mean().detach(), "recon_mse": mse}
+        return {"cd_loss": loss.detach(), "free_energy": f_data.mean().detach(), "recon_mse": mse, **out}
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Cheap validation figures: mean free energy (nats per example) and the reconstruction
@@ -280,14 +354,23 @@ class RBM(TorchModel):
     def sample_chain(self, n: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         """Advance n Gibbs chains for ``gibbs_steps`` steps, yielding frames shaped like
         :meth:`sample`'s output after steps 1..10, then at steps growing 1.5 times (15, 22,
-        34, ...), and after the last step. Chains start from the data's marginals."""
+        34, ...), and after the last step. Chains start from the data's marginals. With
+        ``temperatures`` > 1 each chain is the temperature-1 end of a tempering ladder."""
         mean, var = self._base()
         shape = (n, len(mean))
+        marks = set(_frame_steps(self.config.gibbs_steps))
+        if self.ladder > 1:
+            betas = self.ladder_betas()
+            v = _bernoulli(mean.expand(len(betas), *shape), generator)
+            for t in range(1, self.config.gibbs_steps + 1):
+                v, vis, _ = self._tempered_sweep(v, betas, t % 2, generator)
+                if t in marks:
+                    yield self._to_data(vis[0])
+            return
         if self.gaussian:
             v = mean + var.sqrt() * torch.randn(shape, generator=generator, device=mean.device)
         else:
             v = _bernoulli(mean.expand(shape), generator)
-        marks = set(_frame_steps(self.config.gibbs_steps))
         for t in range(1, self.config.gibbs_steps + 1):
             vis = self._visible_mean(self._sample_h(v, generator))
             v = self._sample_v(vis, generator)
@@ -305,6 +388,12 @@ class RBM(TorchModel):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """One Gibbs up-down pass, h ~ p(h | v), returning E[v | h] in data space, shaped like x."""
         return self._to_data(self._visible_mean(self._sample_h(self._visible(x))))
+
+    @torch.no_grad()
+    def gibbs_step(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One block Gibbs sweep v -> h ~ p(h | v) -> E[v | h], in data space, shaped like x;
+        fed back, the mean is drawn again as v (restoration clamps observed pixels between sweeps)."""
+        return self._to_data(self._visible_mean(self._sample_h(self._visible(x, generator), generator)))
 
     # -- likelihood --------------------------------------------------------------------------
 
@@ -334,8 +423,25 @@ class RBM(TorchModel):
         if method != "auto":
             return self.exact_log_partition() if exact else self.ais_log_partition()[0]
         if self._log_z is None:
-            self._log_z = self.exact_log_partition() if exact else self.ais_log_partition()[0]
+            if exact:
+                self._log_z, self._ais = self.exact_log_partition(), None
+            else:
+                self._log_z, log_w = self.ais_log_partition()
+                self._ais = ais_summary(self._log_z, log_w)
         return self._log_z
+
+    def likelihood_protocol(self) -> dict:
+        """How ``log_prob`` is computed, for the likelihood ledger: the pixels it scores (the
+        binarisation it learned), the estimator of log Z, and for AIS its effective sample size,
+        the +-3 standard error bracket on log Z and a warning when the estimate is unreliable."""
+        out = {"pixels": "continuous" if self.gaussian else "binary", "binarize": self.config.binarize}
+        if self.config.hidden <= EXACT_MAX_HIDDEN:
+            return out | {"estimator": f"exact partition function (sum over 2^{self.config.hidden} hidden states)"}
+        betas, runs = self.config.ais_betas, self.config.ais_runs
+        out["estimator"] = f"AIS (Salakhutdinov and Murray 2008), {betas} temperatures, {runs} runs"
+        if self._log_z is not None and self._ais is not None:
+            out |= self._ais
+        return out
 
     @torch.no_grad()
     def exact_log_partition(self) -> float:
@@ -428,12 +534,31 @@ class RBM(TorchModel):
         log_z = log_z_a + self.config.hidden * math.log(2) + torch.logsumexp(log_w, 0) - math.log(runs)
         return float(log_z), log_w
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
-
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
         self._log_z = None
+
+
+def ais_summary(log_z: float, log_w: torch.Tensor) -> dict:
+    """An AIS estimate's reliability from its runs' log weights (runs,): the effective sample
+    size (sum w)^2 / sum w^2, the log Z bracket of +-3 standard errors of the mean weight
+    (Salakhutdinov and Murray 2008; the lower end None when 3 standard errors exceed the mean),
+    and a warning when fewer than a tenth of the runs count or the bracket is wider than 1 nat."""
+    w = (log_w - log_w.max()).exp().double()
+    mean, se = float(w.mean()), float(w.std() / math.sqrt(len(w))) if len(w) > 1 else 0.0
+    base = log_z - math.log(mean)
+    low = base + math.log(mean - 3 * se) if mean > 3 * se else None
+    high = base + math.log(mean + 3 * se)
+    ess = float(w.sum() ** 2 / w.pow(2).sum())
+    out = {"log_z": log_z, "log_z_bracket": [low, high], "ess": ess, "runs": len(w)}
+    if ess < 0.1 * len(w) or low is None or high - low > 1.0:
+        width = "unbounded below" if low is None else f"{high - low:.2f} nats wide"
+        out["warning"] = (
+            f"AIS estimate unreliable: effective sample size {ess:.1f} of {len(w)} runs, log Z bracket {width}; "
+            "raise ais_betas or ais_runs"
+        )
+    return out
 
 
 def _bernoulli(p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

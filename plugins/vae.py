@@ -19,6 +19,8 @@ customary, but that is no density over [0, 1]^D. So ``log_prob`` scores x with t
 Bernoulli of the same logits, p(x|l) = C(l) s(l)^x (1 - s(l))^(1 - x) with C(l) = l / tanh(l/2)
 (Loaiza-Ganem and Cunningham 2019), which integrates to 1 and makes bits per dimension
 meaningful. ``binarize`` trains and scores binary pixels, a mass, as papers report MNIST.
+The validation ``nelbo`` is on ``log_prob``'s scale (with that normaliser), so -nelbo <=
+log_prob up to Monte Carlo noise; ``recon`` stays the training loss's cross-entropy term.
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ LOG_2PI = math.log(2 * math.pi)
 
 @dataclass
 class VAEConfig:
-    latent_dim: int = param(16, min=1, max=512, help="Size of the latent code z")
+    latent_dim: int = param(16, min=1, max=512, help="Size of the latent code z", tune=True)
     arch: str = param("auto", choices=("auto", "conv", "mlp"), help="Networks: conv for images, mlp for vectors (auto)")
     width: int = param(
-        32, min=4, max=256, help="Channels of the first conv layer; doubled at each downsampling up to 4x"
+        32, min=4, max=256, help="Channels of the first conv layer; doubled at each downsampling up to 4x", tune=True
     )
     hidden: int = param(256, min=8, max=4096, help="Units per hidden layer of the MLPs")
     hidden_layers: int = param(2, min=1, max=8, help="Hidden layers of each MLP")
@@ -49,7 +51,12 @@ class VAEConfig:
     likelihood: str = param("auto", choices=("auto", "bernoulli", "gaussian"), help="Decoder's likelihood p(x|z)")
     beta: float = param(1.0, min=0.0, max=100.0, help="Weight of the KL term (1: VAE, >1: beta-VAE)")
     warmup_steps: int = param(0, min=0, max=10_000_000, help="Steps over which the KL weight grows from 0 to beta")
-    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate")
+    lr: float = param(1e-3, min=1e-6, max=1.0, log=True, help="Adam learning rate", tune=True)
+    # a rate that falls to 0 over the run (Loshchilov and Hutter 2017's cosine, without
+    # restarts) lets the last steps settle instead of jittering around the optimum
+    lr_decay: str = param(
+        "cosine", choices=("none", "cosine"), help="Learning rate over the run: constant, or cosine to 0"
+    )
     # dynamic binarisation is how the literature reports likelihoods on MNIST (Burda et al. 2016)
     binarize: bool = param(False, help="Train on pixels drawn as Bernoulli(x): likelihoods comparable with papers")
     iw_samples: int = param(100, min=1, max=5000, help="Importance samples K for log_prob (Burda et al. 2016)")
@@ -147,7 +154,6 @@ class VAE(TorchModel):
             self.encoder = _mlp([d, *hidden, 2 * config.latent_dim])
             self.decoder = _mlp([config.latent_dim, *hidden, d * out_per_dim])
         self.opt = adam(self.parameters(), lr=config.lr)
-        self.steps_done = 0
 
     # -- pieces ----------------------------------------------------------------------------
 
@@ -184,36 +190,53 @@ class VAE(TorchModel):
     def _binarize(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.bernoulli(x, generator=generator) if self.config.binarize else x
 
-    def _elbo_terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-likelihood, KL), each per example in nats, with one reparameterised sample."""
+    def _elbo_terms(
+        self, x: torch.Tensor, density: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(log-likelihood, KL, and with ``density`` the log-likelihood as a density), each per
+        example in nats, with one reparameterised sample."""
         mu, logvar = self._posterior(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + noise * (0.5 * logvar).exp()
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)  # Kingma and Welling 2014, appendix B
-        return self._log_likelihood(x, z), kl
+        ll = self._log_likelihood(x, z)
+        dense = None
+        if density:
+            grey = self.likelihood == "bernoulli" and not self.discrete_likelihood
+            dense = ll + _log_continuous_bernoulli_norm(self._decoder_out(z)[0]).sum(1) if grey else ll
+        return ll, kl, dense
 
     # -- the contract ------------------------------------------------------------------------
 
     def kl_weight(self) -> float:
         if self.config.warmup_steps <= 0:
             return self.config.beta
-        return self.config.beta * min(1.0, self.steps_done / self.config.warmup_steps)
+        return self.config.beta * min(1.0, self.step / self.config.warmup_steps)
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if self.config.lr_decay == "cosine":
+            for group in self.opt.param_groups:
+                group["lr"] = self.config.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.progress)))
         x = self._binarize(batch.x)
-        ll, kl = self._elbo_terms(x)
+        ll, kl, _ = self._elbo_terms(x)
         recon, kl = -ll.mean(), kl.mean()
         loss = recon + self.kl_weight() * kl
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.steps_done += 1
+        self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
+        """Validation figures, nats per example, from a fixed seed: ``nelbo``, -ELBO on the scale
+        of ``log_prob`` (grey levels: with the continuous Bernoulli's normaliser), so that
+        -nelbo <= log_prob up to Monte Carlo noise (Burda et al. 2016, theorem 1); ``recon``
+        and ``kl``, the terms of the training loss, as ``train/recon`` and ``train/kl``
+        (grey levels: recon is the Bernoulli cross-entropy, not a density)."""
         g = torch.Generator(device=batch.x.device).manual_seed(0)
         x = self._binarize(batch.x, g)
-        ll, kl = self._elbo_terms(x)
-        return {"nelbo": float((kl - ll).mean()), "recon": float(-ll.mean()), "kl": float(kl.mean())}
+        ll, kl, dense = self._elbo_terms(x, density=True, generator=g)
+        return {"nelbo": float((kl - dense).mean()), "recon": float(-ll.mean()), "kl": float(kl.mean())}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior means (N, latent_dim)."""
@@ -251,11 +274,23 @@ class VAE(TorchModel):
             out.append(torch.logsumexp(log_px_z + log_pz - log_qz, 0) - math.log(k))
         return torch.cat(out)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
+    def likelihood_protocol(self) -> dict:
+        """How ``log_prob`` is computed, for the likelihood ledger."""
+        k = self.config.iw_samples
+        pixels = "binary" if self.discrete_likelihood else "continuous"
+        what = "continuous Bernoulli density" if self.likelihood == "bernoulli" and pixels == "continuous" else ""
+        return {
+            "pixels": pixels,
+            **({"binarize": "stochastic"} if pixels == "binary" else {}),
+            "estimator": f"importance-weighted bound (Burda et al. 2016, eq. 8), K = {k}"
+            + (f", {what}" if what else "")
+            + "; a lower bound on log p",
+            "k": k,
+        }
 
     def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
+        if "steps_done" in state:  # checkpoints before the host kept the step count
+            self.step = int(state["steps_done"])
 
 
 def _log_continuous_bernoulli_norm(logits: torch.Tensor) -> torch.Tensor:

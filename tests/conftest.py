@@ -19,6 +19,9 @@ os.environ.setdefault("GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD", "1")
 # Nor may the plugins a developer switched off in their own config folder.
 CONFIG_DIR = tempfile.mkdtemp(prefix="genstudio-test-config-")
 os.environ["GENSTUDIO_CONFIG_DIR"] = CONFIG_DIR
+# Nor the catalogue sets a developer fetched (`mnist` would mean the full set), nor a mirror.
+os.environ["GENSTUDIO_DATASETS_DIR"] = os.path.join(CONFIG_DIR, "datasets")
+os.environ.pop("GENSTUDIO_DATASETS_MIRROR", None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

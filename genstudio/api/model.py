@@ -15,7 +15,21 @@ if TYPE_CHECKING:
     import torch
 
 #: The optional capabilities a model family may have, detected by presence of the method.
-CAPABILITIES = ("encode", "decode", "reconstruct", "log_prob", "evaluate", "sample_chain", "structure")
+CAPABILITIES = (
+    "encode",
+    "decode",
+    "reconstruct",
+    "log_prob",
+    "evaluate",
+    "sample_chain",
+    "structure",
+    # genstudio.apply: restoration solvers and Bayesian-network queries
+    "denoise",
+    "gibbs_step",
+    "restore",
+    "factors",
+    "critic",
+)
 
 
 class GenerativeModel:
@@ -34,7 +48,16 @@ class GenerativeModel:
     - ``sample_chain(n, generator=None) -> Iterator[Tensor]``: the sampling process step by
       step (Gibbs chains, reverse diffusion), each frame shaped like :meth:`sample`'s output;
     - ``structure() -> dict``: a learned graph, ``{"nodes": [name, ...], "edges": [[from, to],
-      ...]}``; the window draws it and every checkpoint saves it as ``structure.json``.
+      ...]}``; the window draws it and every checkpoint saves it as ``structure.json``;
+    - ``denoise(x_t, t) -> x0`` with ``noise_schedule() -> abar (T,)``, ``to_model`` and
+      ``to_data``: a diffusion denoiser, for restoration (DDRM, RePaint);
+    - ``gibbs_step(x, generator=None) -> x``: one step of the model's Gibbs chain in data space;
+    - ``restore(y, operator, generator=None) -> x``: the family's own restoration, which
+      overrides the generic solvers;
+    - ``factors() -> list[(scope, table)]``: a discrete network's conditional probability
+      tables, for exact queries (see docs/plugins.md);
+    - ``critic(x) -> (N,)``: a discriminator's score, higher for data like the training set
+      (anomaly scores).
     """
 
     name: ClassVar[str] = ""

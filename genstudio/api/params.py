@@ -24,6 +24,7 @@ class _ParamMeta:
     log: bool
     choices: tuple | None
     help: str
+    tune: bool = False
 
 
 def param(
@@ -34,6 +35,7 @@ def param(
     log: bool = False,
     choices: typing.Sequence | None = None,
     help: str = "",  # noqa: A002
+    tune: bool = False,
 ) -> Any:
     """Declare one hyperparameter of a ``Config`` dataclass.
 
@@ -44,10 +46,11 @@ def param(
         log-scaled control.
     :param choices: the allowed values; the GUI shows a combo box.
     :param help: one line shown as the CLI flag's help and the GUI's tooltip.
+    :param tune: worth tuning: ``genstudio sweep`` searches it by default, over its range.
     """
     if log and (min is None or min <= 0):
         raise ValueError("param(log=True) needs a positive min")
-    meta = _ParamMeta(min, max, bool(log), None if choices is None else tuple(choices), help)
+    meta = _ParamMeta(min, max, bool(log), None if choices is None else tuple(choices), help, bool(tune))
     return field(default=default, metadata={_META_KEY: meta})
 
 
@@ -63,6 +66,7 @@ class Param:
     log: bool = False
     choices: tuple | None = None
     help: str = ""
+    tune: bool = False
 
     @property
     def flag(self) -> str:
@@ -162,7 +166,7 @@ def params(config_cls: type, *, declared_only: bool = False) -> list[Param]:
         if f.default is dataclasses.MISSING:
             raise PluginError(f"{config_cls.__qualname__}.{f.name} has no default")
         meta = f.metadata.get(_META_KEY) or _ParamMeta(None, None, False, None, "")
-        out.append(Param(f.name, typ, f.default, meta.min, meta.max, meta.log, meta.choices, meta.help))
+        out.append(Param(f.name, typ, f.default, meta.min, meta.max, meta.log, meta.choices, meta.help, meta.tune))
     return out
 
 

@@ -8,6 +8,11 @@
     genstudio sample RUN [-n N] -o FILE         draw samples from a run
     genstudio runs list|show|export             the workspace's runs
     genstudio data list|show                    data sources
+    genstudio sweep MODEL --data SOURCE [...]   search hyperparameters with Optuna; sweep show STUDY
+    genstudio restore RUN --task T --input F    denoise, inpaint, super-resolve images
+    genstudio query RUN "a | b=v"               exact Bayesian-network posteriors
+    genstudio impute RUN --data F -o F          fill a CSV's empty cells
+    genstudio edit RUN --attribute A ...        move examples along an attribute direction
     genstudio plugins list                      plugins and what they contribute
     genstudio plugins install|uninstall SPEC    add or remove a plugin package (pip, host pinned)
     genstudio plugins enable|disable NAME       switch a plugin on or off
@@ -26,10 +31,10 @@ from collections.abc import Sequence
 
 from genstudio import __version__
 from genstudio.api import GenStudioError
-from genstudio.cli import data, evaluate, plugins, runs, train
+from genstudio.cli import apply, data, evaluate, plugins, runs, sweep, train
 from genstudio.cli.common import EXIT_OK, EXIT_USAGE, Parser, UsageError, workspace_arg
 
-COMMAND_MODULES = (train, runs, data, evaluate, plugins)
+COMMAND_MODULES = (train, runs, data, evaluate, sweep, apply, plugins)
 
 
 def base_parser() -> argparse.ArgumentParser:

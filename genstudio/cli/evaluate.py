@@ -6,7 +6,10 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from genstudio.cli.common import (
     EXIT_OK,
@@ -55,16 +58,40 @@ def add_parsers(sub: Any) -> None:
 
     s = sub.add_parser(
         "score",
-        help="anomaly scores: log_prob and/or recon_error of every example of a dataset, as CSV",
+        help="anomaly scores of every example of a dataset, as CSV; with --anomalous, ROC, AUROC, PR and AP",
         description=(
             "Score every example of a dataset with a run's model, in the dataset's order: log_prob (nats) where "
-            "the family has log_prob, recon_error (mean squared error per value) where it has reconstruct."
+            "the family has log_prob, recon_error (mean squared error per value) where it has reconstruct. "
+            "With --anomalous LABELS, the examples with those labels count as anomalies: one anomaly score "
+            "(--by; higher is more anomalous) ranks every example, and the ROC curve, AUROC, the "
+            "precision-recall curve and average precision are printed (and drawn with --roc)."
         ),
     )
     s.add_argument("run", metavar="RUN", help="run id or name")
-    s.add_argument("--data", required=True, metavar="SOURCE", help="a built-in source's name or a path")
-    s.add_argument("--data-option", action="append", default=[], metavar="K=V", help="a source option (repeatable)")
-    s.add_argument("-o", "--output", required=True, metavar="FILE.csv", help="write index,log_prob,recon_error rows")
+    s.add_argument(
+        "--data", metavar="SOURCE", help="a built-in source's name or a path (default: the data the run trained on)"
+    )
+    s.add_argument(
+        "--data-option",
+        action="append",
+        default=None,
+        metavar="K=V",
+        help="a source option (repeatable; default: the run's own options when SOURCE is the run's data)",
+    )
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.csv",
+        help="write index,log_prob,recon_error rows; with --anomalous, index,label,anomalous,score rows",
+    )
+    s.add_argument("--anomalous", metavar="LABELS", help="labels that count as anomalies: 9, 8,9, 0-3 or class names")
+    s.add_argument(
+        "--by",
+        choices=("log_prob", "bpd", "reconstruction", "discriminator"),
+        help="the anomaly score (default: the first the family has, in this order)",
+    )
+    s.add_argument("--roc", metavar="FILE.png", help="draw the ROC and precision-recall curves to a PNG")
+    json_arg(s, "print one JSON object, ending the output, with auroc and average_precision")
     s.add_argument("--device", default="auto", choices=DEVICES, help="default auto: CUDA, then MPS, then CPU")
     s.add_argument("--seed", type=int, default=0, help="seed of stochastic estimators (default 0)")
     workspace_arg(s)
@@ -200,6 +227,10 @@ def format_report(report: Any, explicit: bool = True) -> str:
             if r.metric == "memo":
                 better = "nn_ratio near 1 is good, well below 1 suggests copying"
             lines.append(f"  {r.metric:<5} {', '.join(shown)}  (n={r.n}; {better})")
+            if r.metric == "nll" and r.details.get("protocol"):
+                lines.append(f"        protocol: {r.details['protocol']}")
+            if r.details.get("warning"):
+                lines.append(f"        warning: {r.details['warning']}")
             if r.metric == "memo" and r.details.get("pairs_file"):
                 lines.append(f"        closest pairs: {r.details['pairs_file']}")
     if report.notes:
@@ -215,15 +246,22 @@ def format_report(report: Any, explicit: bool = True) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from genstudio.data import load_dataset
     from genstudio.metrics.scoring import scorable, score_dataset, write_scores
     from genstudio.runs.inference import load_model
 
+    if args.anomalous is None:
+        for flag, given in (("--by", args.by), ("--roc", args.roc), ("--json", args.json)):
+            if given:
+                raise UsageError(f"{flag} needs --anomalous LABELS (which labels count as anomalies)")
+        if args.output is None:
+            raise UsageError("score needs -o FILE.csv, or --anomalous LABELS for ROC and average precision")
+    for flag, name, suffix in (("-o", args.output, ".csv"), ("--roc", args.roc, ".png")):
+        if name is not None and Path(name).suffix.lower() != suffix:
+            raise UsageError(f"{flag} {name}: write a {suffix} file")
+    if args.anomalous is not None:
+        return score_anomalies(args)
     output = Path(args.output)
-    if output.suffix.lower() != ".csv":
-        raise UsageError(f"-o {output}: write a .csv file")
     workspace = open_workspace(args)
     host = make_host(workspace)
     loaded = load_model(host, workspace, args.run, device=args.device)
@@ -231,7 +269,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise UsageError(
             f"run {loaded.run.id} ({loaded.run.model}) has neither log_prob nor reconstruct: nothing to score with"
         )
-    data = load_dataset(host, args.data, args.data_option, cache_dir=workspace.cache_dir)
+    source, options = _scored_source(args, loaded.run)
+    data = load_dataset(host, source, options, cache_dir=workspace.cache_dir)
     progress = StageProgress()
     try:
         scores = score_dataset(
@@ -245,4 +284,90 @@ def cmd_score(args: argparse.Namespace) -> int:
         progress.close()
     write_scores(output, scores)
     print(f"wrote {len(data)} rows ({', '.join(['index', *scores])}) to {output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _scored_source(args: argparse.Namespace, run: Any, drop: tuple[str, ...] = ()) -> tuple[str, Any]:
+    """The source and options ``score`` reads: the run's own data and options (kind=tabular,
+    size=...) unless told otherwise; ``drop`` leaves out options that must not carry over."""
+    source = args.data or run.data
+    options = args.data_option
+    if options is None:
+        same = source == run.data or Path(source).expanduser().resolve() == Path(run.data).expanduser().resolve()
+        options = {k: v for k, v in run.data_options.items() if k not in drop} if same else []
+    return source, options
+
+
+def score_anomalies(args: argparse.Namespace) -> int:
+    """``score --anomalous``: one anomaly score per example, then ROC, AUROC, PR and AP."""
+    from genstudio.apply import anomaly
+    from genstudio.data import load_dataset
+    from genstudio.runs.inference import load_model
+
+    workspace = open_workspace(args)
+    host = make_host(workspace)
+    loaded = load_model(host, workspace, args.run, device=args.device)
+    have = anomaly.available_scores(loaded.model)
+    if not have:
+        raise UsageError(
+            f"run {loaded.run.id} ({loaded.run.model}) has no anomaly score (log_prob, reconstruct, critic)"
+        )
+    by = args.by or have[0]
+    # a run trained on classes=0-8 is scored on every class: the others are the anomalies
+    source, options = _scored_source(args, loaded.run, drop=("classes",))
+    data = load_dataset(host, source, options, cache_dir=workspace.cache_dir)
+    wanted = anomaly.parse_labels(args.anomalous, data.spec.classes if data.y is not None else None)
+    labels = data.y
+    is_anomaly = np.isin(labels, wanted)
+    if not is_anomaly.any():
+        raise UsageError(f"--anomalous {args.anomalous}: no example of {source} has these labels")
+    progress = None if args.json else StageProgress()
+    try:
+        scores = anomaly.anomaly_scores(
+            loaded.model,
+            data,
+            by,
+            device=loaded.device,
+            seed=args.seed,
+            progress=None if progress is None else (lambda d, t: progress("scoring", d, t)),
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    c = anomaly.curves(scores, is_anomaly)
+    names = [data.spec.classes[k] for k in wanted]
+    if args.output:
+        table = anomaly.scores_table({"score": scores}, labels, is_anomaly, data.spec.classes)
+        anomaly.write_table(args.output, table)
+        print(f"wrote {len(data)} rows (index, label, anomalous, score) to {args.output}", file=sys.stderr)
+    if args.roc:
+        from genstudio.apply.plot import write_curves_png
+
+        write_curves_png(
+            args.roc, c, f"run {loaded.run.id} ({loaded.run.model}), score {by}, anomalous: {', '.join(names)}"
+        )
+        print(f"wrote the ROC and PR curves to {args.roc}", file=sys.stderr)
+    summary = {
+        "run": loaded.run.id,
+        "model": loaded.run.model,
+        "step": loaded.step,
+        "data": source,
+        "by": by,
+        "scores_available": have,
+        "n": len(data),
+        "anomalous_labels": names,
+        "n_anomalous": int(is_anomaly.sum()),
+        "auroc": c.auroc,
+        "average_precision": c.average_precision,
+    }
+    if args.json:
+        out(summary)
+    else:
+        print(
+            f"run {loaded.run.id} ({loaded.run.model}) at step {loaded.step}: {len(data)} examples of {source}, "
+            f"{int(is_anomaly.sum())} anomalous (labels {', '.join(names)})\n"
+            f"score {by} (higher is more anomalous; available: {', '.join(have)})\n"
+            f"AUROC {c.auroc:.4f}  average precision {c.average_precision:.4f}"
+            f"  (a random ranking: AUROC 0.5, AP {is_anomaly.mean():.4f})"
+        )
     return EXIT_OK

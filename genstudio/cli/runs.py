@@ -103,9 +103,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return _process(args, loaded, out, suffix)
     g = torch.Generator(device=loaded.device).manual_seed(args.seed)
     spec = loaded.model.spec
+    temperature = getattr(loaded.model.config, "temperature", None)  # a flow's, say
     with blame("sampling (sample)", host.plugin_of_model(loaded.run.model)), inference_mode(loaded.model):
         chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
-        arr = np.concatenate([sample_array(c, spec) for c in chunks])
+        arr = np.concatenate(
+            [sample_array(c, spec, offset=512 * i, temperature=temperature) for i, c in enumerate(chunks)]
+        )
     if suffix == ".csv":
         from genstudio.data.tabular import write_csv
 

@@ -23,6 +23,7 @@ from genstudio.api import (
     config_from_dict,
     params,
 )
+from genstudio.data import subset
 
 if TYPE_CHECKING:
     from genstudio.host import PluginHost
@@ -100,6 +101,9 @@ def option_values(source_cls: type[DataSource], options: Mapping[str, Any] | Ite
         items = pairs
     values: dict[str, Any] = {}
     for key, value in items:
+        if key == subset.OPTION and key not in known:  # the generic label filter (data/subset.py)
+            values[key] = str(value)
+            continue
         if key not in known:
             allowed = ", ".join(known) or "none"
             raise ConfigError(f"{source_cls.name} has no option {key!r}; its options: {allowed}")
@@ -110,7 +114,10 @@ def option_values(source_cls: type[DataSource], options: Mapping[str, Any] | Ite
 
 def parse_options(source_cls: type[DataSource], options: Mapping[str, Any] | Iterable[str] | None) -> Any:
     """Build a source's ``Options`` from ``KEY=VALUE`` strings or a mapping of values."""
-    return config_from_dict(source_cls.Options, option_values(source_cls, options))
+    values = option_values(source_cls, options)
+    if subset.OPTION not in {p.name for p in params(source_cls.Options)}:
+        values.pop(subset.OPTION, None)
+    return config_from_dict(source_cls.Options, values)
 
 
 def load_dataset(
@@ -127,6 +134,7 @@ def load_dataset(
     some other way raises :class:`DataError` naming the source."""
     cls, path = resolve_source(host, source, fmt)
     opts = parse_options(cls, options)
+    classes = option_values(cls, options).get(subset.OPTION) if not hasattr(opts, subset.OPTION) else None
     context = LoadContext(cache_dir=cache_dir, progress=progress)
     try:
         data = cls().load(opts, path, context)
@@ -138,6 +146,8 @@ def load_dataset(
         where = path or source
         raise DataError(f"{cls.name} could not load this data: {type(exc).__name__}: {exc}", where) from exc
     _check_dataset(data, where=path or source)
+    if classes is not None:
+        data = subset.select_classes(data, classes, path or source)
     return data
 
 

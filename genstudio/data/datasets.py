@@ -1,4 +1,5 @@
-"""Built-in datasets, nothing downloaded: ``digits``, seven 2-D toys and ``shapes``.
+"""Built-in datasets, nothing downloaded: ``digits``, seven 2-D toys and ``shapes``; and the
+catalogue's sets (:mod:`genstudio.data.catalogue`), ``mnist`` built in.
 
 The toys follow the definitions used by FFJORD (Grathwohl et al. 2019) and the normalizing
 flow literature after it, so figures are comparable. Where a toy's density has a closed form
@@ -348,7 +349,13 @@ class Shapes(DataSource):
 
 @hookimpl
 def genstudio_register_datasets(registry):
+    from genstudio.data.catalogue import sources
+
+    catalogue = sources()  # mnist (built in until the full set is fetched) first: the window starts on it
+    registry.add(catalogue[0])
     registry.add(Digits)
     for toy in TOYS:
         registry.add(toy)
     registry.add(Shapes)
+    for cls in catalogue[1:]:  # the other catalogue sets, readable once fetched
+        registry.add(cls)

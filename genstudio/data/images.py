@@ -14,6 +14,7 @@ mode can be chosen; the second decodes, converts and resizes straight into the o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genstudio.api import DataError, Dataset, DataSource, DataSpec, LoadContext, param
 from genstudio.data import MAX_IMAGE_PIXELS
+from genstudio.data.splits import join_splits
 from genstudio.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -355,11 +357,21 @@ def _decode_all(
     return x, transparent, _in_pool(pool, one, len(paths), done)
 
 
+def _split_folders(root: Path) -> tuple[Path, Path] | None:
+    """``(root/train, root/test)`` when those two are the folder's only sub-folders: the data's
+    own split, each a folder of class folders (any case; ``val`` is not a test split)."""
+    subs = {p.name.lower(): p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    if set(subs) == {"train", "test"}:
+        return subs["train"], subs["test"]
+    return None
+
+
 class ImageFolder(DataSource):
     """A folder of PNG, JPEG, BMP, WebP or GIF images (first frame), searched recursively.
 
     Returns images ``(N, C, H, W)`` uint8 0..255 with C = 1 (grayscale) or 3 (RGB); with a
-    cache, ``x`` is a read-only memory map of the cached array.
+    cache, ``x`` is a read-only memory map of the cached array. A folder whose only sub-folders
+    are ``train/`` and ``test/`` is read as both, the test images its own test split.
     """
 
     name = "image-folder"
@@ -406,6 +418,12 @@ class ImageFolder(DataSource):
         if path is None or not Path(path).is_dir():
             raise DataError("is not a folder; the image-folder format reads a folder of images", path)
         root = Path(path).resolve()
+        split = _split_folders(root)
+        if split is not None:
+            train, test = (self.load(options, folder, context) for folder in split)
+            data = join_splits(train, test, f"{split[0].name}/", f"{split[1].name}/")
+            data.spec = dataclasses.replace(data.spec, source=str(root))
+            return data
         listing = _scan(root)
         if not listing:
             exts = ", ".join(sorted(IMAGE_EXTENSIONS))

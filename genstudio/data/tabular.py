@@ -1,6 +1,6 @@
 """Tabular data: CSV columns as categorical variables, and rows decoded back into them.
 
-``--data-option kind=tabular`` hands a CSV's rows here (from :class:`~genstudio.data.formats.CsvFile`).
+``--data-option kind=tabular`` hands a CSV's rows here (from :class:`~genstudio.data.csv_file.CsvFile`).
 Every column becomes one categorical variable with integer codes ``0 .. K-1``:
 
 - a column holding any non-number, and an integer column with at most ``max_categories``

@@ -22,9 +22,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from genstudio.api import GenStudioError
+from genstudio.data.catalogue import CatalogueSource
 from genstudio.data.grid import make_grid
+from genstudio.data.splits import split_counts
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.images import to_pixmap
 from genstudio.gui.state import Studio
@@ -71,6 +74,10 @@ class DataPanel(QWidget):
         open_folder.clicked.connect(self.choose_folder)
         open_file = QPushButton("Open file…")
         open_file.clicked.connect(self.choose_file)
+        self.get_button = QPushButton("Get dataset…")
+        self.get_button.setToolTip("Download a standard dataset: MNIST, Fashion-MNIST, KMNIST, CIFAR-10, UCI Adult")
+        self.get_button.clicked.connect(self.get_dataset)
+        self.download_dialog: Any = None
         self.path_label = QLabel("")
         self.path_label.setWordWrap(True)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -93,8 +100,9 @@ class DataPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(open_folder)
         buttons.addWidget(open_file)
+        buttons.addWidget(self.get_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Built-in data</b>"))
+        layout.addWidget(QLabel("<b>Built-in and fetched data</b>"))
         layout.addWidget(self.sources)
         layout.addLayout(buttons)
         layout.addWidget(self.path_label)
@@ -119,14 +127,30 @@ class DataPanel(QWidget):
         self.sources.blockSignals(True)
         self.sources.clear()
         for name, cls in host.datasets.items():
-            if cls.path_based:
-                continue
+            if cls.path_based or (issubclass(cls, CatalogueSource) and name != "mnist" and cls.folder() is None):
+                continue  # a catalogue set joins the list once it is fetched
             item = QListWidgetItem(f"{cls.title or name}  ({name})")
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(cls.description)
             self.sources.addItem(item)
         self.sources.blockSignals(False)
         fit_rows(self.sources, 7)
+
+    def get_dataset(self) -> None:
+        """Open "Get dataset…"; a set it fetches joins the list and is opened."""
+        from genstudio.gui.download_dialog import DownloadDialog
+
+        if self.download_dialog is None:
+            # the window's settings (a test's own file), where the mirror setting is kept
+            self.download_dialog = DownloadDialog(self, getattr(self.window(), "settings", None))
+            self.download_dialog.fetched.connect(self._fetched)
+        self.download_dialog.show()
+        self.download_dialog.raise_()
+
+    def _fetched(self, name: str) -> None:
+        if self.studio.host is not None:
+            self._fill_sources(self.studio.host)
+            self.select_source(name)
 
     def select_source(self, name: str) -> None:
         for i in range(self.sources.count()):
@@ -212,13 +236,18 @@ class DataPanel(QWidget):
         defaults = {p.name: p.default for p in self.options.params}
         return {k: v for k, v in values.items() if v != defaults[k]}
 
+    def _current(self, token: int) -> bool:
+        """Whether a background load's result is still wanted: not replaced by a newer choice,
+        and the panel not closed with its window meanwhile."""
+        return token == self._token and isValid(self) and isValid(self.progress)
+
     def _progress(self, token: int, done: int, total: int) -> None:
-        if token == self._token:
+        if self._current(token):
             self.progress.setRange(0, total)
             self.progress.setValue(done)
 
     def _loaded(self, token: int, options: dict[str, Any], data: Any, preview: Any) -> None:
-        if token != self._token:  # a newer choice replaced this one
+        if not self._current(token):  # a newer choice replaced this one, or the window is gone
             return
         self.progress.setVisible(False)
         self.error.clear()
@@ -228,7 +257,7 @@ class DataPanel(QWidget):
         self.loaded.emit(data)
 
     def _load_error(self, token: int, err: Any) -> None:
-        if token != self._token:
+        if not self._current(token):
             return
         self.progress.setVisible(False)
         if isinstance(err.exc, GenStudioError):
@@ -281,6 +310,9 @@ def summarize(data: Any) -> str:
         f"<b>{spec.count:,}</b> {spec.kind} examples shaped <b>{tuple(spec.shape)}</b>",
         f"values in [{spec.value_range[0]:.4g}, {spec.value_range[1]:.4g}]",
     ]
+    n_train, n_test = split_counts(data)
+    if n_test:
+        lines.insert(1, f"its own split: {n_train:,} train, {n_test:,} test")
     if spec.classes:
         shown = ", ".join(spec.classes[:12]) + (" …" if len(spec.classes) > 12 else "")
         lines.append(f"{len(spec.classes)} classes: {shown}")

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.api import GenStudioError
 from genstudio.data.grid import make_grid, picture
+from genstudio.gui.anomaly_panel import AnomalyPanel
 from genstudio.gui.latent_tab import Picture
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
@@ -99,6 +100,22 @@ def short_extractor(identity: str) -> str:
         return ""
     name = identity.split("/")[0].split(":")[0]
     return name if len(name) < 24 else name[:21] + "..."
+
+
+def published_item(family: str) -> QTableWidgetItem:
+    """The closest published likelihood for ``family``; every one, with its protocol and
+    training budget, in the tooltip."""
+    from genstudio.metrics.references import describe, published
+
+    refs = published(family)
+    if not refs:
+        item = QTableWidgetItem("—")
+        item.setToolTip(f"No published likelihood is recorded for {family}.")
+        return item
+    first = refs[0]
+    item = QTableWidgetItem(f"{first['value']:g} {first['unit']}")
+    item.setToolTip("\n\n".join(f"{describe(r)}\nprotocol: {r['protocol']}\ntraining: {r['budget']}" for r in refs))
+    return item
 
 
 class EvaluateTab(QWidget):
@@ -188,6 +205,8 @@ class EvaluateTab(QWidget):
         rl.addWidget(self.pairs_label)
         rl.addWidget(self.pairs, 1)
         rl.addWidget(scoring, 2)
+        self.anomaly = AnomalyPanel(studio, self.selected_run)  # ROC/PR for chosen labels (genstudio.apply)
+        rl.addWidget(self.anomaly, 3)
         splitter = QSplitter()
         splitter.addWidget(choose)
         splitter.addWidget(right)
@@ -315,10 +334,13 @@ class EvaluateTab(QWidget):
         columns = sorted({col for values in latest.values() for col in values if not col[1].endswith("_std")},
                          key=column_order)  # fmt: skip
         shown = [r for r in runs if latest.get(r.id)]
+        # beside a likelihood, what the paper reached (with its protocol and budget)
+        papers = any(col[0] == "nll" for col in columns)
         self.table.clear()
         self.table.setRowCount(len(shown))
-        self.table.setColumnCount(len(columns) + 1)
+        self.table.setColumnCount(len(columns) + 1 + papers)
         headers = ["run"] + [f"{key}\n[{short_extractor(ex) or 'no features'}]" for _, key, ex in columns]
+        headers += ["published\n[likelihood]"] * papers
         self.table.setHorizontalHeaderLabels(headers)
         for c, (_, key, ex) in enumerate(columns, start=1):
             self.table.horizontalHeaderItem(c).setToolTip(f"{key}, computed on {ex or 'the model itself'}")
@@ -332,6 +354,8 @@ class EvaluateTab(QWidget):
                     std = latest[run.id].get((col[0], col[1] + "_std", col[2]))
                     text = f"{value:.4g}" + (f" ± {std:.2g}" if std is not None else "")
                     self.table.setItem(r, c, QTableWidgetItem(text))
+            if papers:
+                self.table.setItem(r, len(columns) + 1, published_item(run.model))
         self.table.resizeRowsToContents()
 
     def selected_run(self) -> int | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QWidget
 
@@ -53,6 +53,8 @@ def layout(structure: dict[str, Any]) -> dict[str, QPointF]:
 
 
 class GraphView(QGraphicsView):
+    node_clicked = Signal(str)  # the name of the node under a click
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setScene(QGraphicsScene(self))
@@ -79,9 +81,11 @@ class GraphView(QGraphicsView):
             fill = QColor(210, 228, 248) if kind == "categorical" else QColor(250, 226, 200)
             box = scene.addRect(rect, QPen(QColor(60, 60, 60), 1.2), QBrush(fill))
             box.setToolTip(f"{name} ({kind})")
+            box.setData(0, name)
             text = scene.addSimpleText(name if len(name) <= 16 else name[:15] + "…", font)
             br = text.boundingRect()
             text.setPos(centre.x() - br.width() / 2, centre.y() - br.height() / 2)
+            text.setData(0, name)
         scene.setSceneRect(scene.itemsBoundingRect().adjusted(-20, -20, 20, 20))
         self.fitInView(scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
 
@@ -102,6 +106,43 @@ class GraphView(QGraphicsView):
         left = QPointF(b.x() - ux * head - uy * head * 0.5, b.y() - uy * head + ux * head * 0.5)
         right = QPointF(b.x() - ux * head + uy * head * 0.5, b.y() - uy * head - ux * head * 0.5)
         self.scene().addPolygon(QPolygonF([b, left, right]), pen, QBrush(QColor(70, 90, 120)))
+
+    def show_posteriors(self, posteriors: dict[str, dict[str, float]], evidence: dict[str, str]) -> None:
+        """The graph again with each node's distribution as bars below it (the six likeliest
+        values); nodes given as evidence are outlined in orange with their value."""
+        self.show_graph(self.structure)
+        centres = layout(self.structure)
+        font = QFont()
+        font.setPointSize(7)
+        bar_w = NODE_W - 56
+        for name, dist in posteriors.items():
+            if name not in centres:
+                continue
+            c = centres[name]
+            if name in evidence:
+                rect = QRectF(c.x() - NODE_W / 2 - 3, c.y() - NODE_H / 2 - 3, NODE_W + 6, NODE_H + 6)
+                self.scene().addRect(rect, QPen(QColor(230, 126, 34), 3))
+            top = sorted(dist.items(), key=lambda kv: -kv[1])[:6]
+            for i, (value, p) in enumerate(top):
+                y = c.y() + NODE_H / 2 + 3 + i * 10
+                x = c.x() - NODE_W / 2
+                colour = QColor(230, 126, 34) if name in evidence else QColor(52, 120, 190)
+                self.scene().addRect(QRectF(x + 40, y, max(1.0, bar_w * p), 8), QPen(Qt.PenStyle.NoPen), QBrush(colour))
+                label = self.scene().addSimpleText(value if len(value) <= 7 else value[:6] + "…", font)
+                label.setPos(x, y - 2)
+                pct = self.scene().addSimpleText(f"{100 * p:.0f}%", font)
+                pct.setPos(x + 42 + bar_w * p, y - 2)
+        scene = self.scene()
+        scene.setSceneRect(scene.itemsBoundingRect().adjusted(-20, -20, 20, 20))
+        self.fitInView(scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def mousePressEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        for item in self.items(event.position().toPoint()):
+            name = item.data(0)
+            if isinstance(name, str):
+                self.node_clicked.emit(name)
+                return
+        super().mousePressEvent(event)
 
     def edge_count(self) -> int:
         return len(self.structure.get("edges", []))

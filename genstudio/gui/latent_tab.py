@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from genstudio.api import prior_sample
 from genstudio.data.grid import make_grid, picture
+from genstudio.gui.attribute_sliders import AttributeSliders
 from genstudio.gui.images import to_pixmap
 from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
@@ -141,6 +142,9 @@ class LatentTab(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.error)
         layout.addWidget(explore, 3)
+        self.attributes = AttributeSliders(access)  # directions between groups (genstudio.apply.attributes)
+        self.attributes.changed.connect(self._request_decode)
+        layout.addWidget(self.attributes, 1)
         layout.addWidget(inter, 2)
         layout.addWidget(recon, 2)
         access.changed.connect(self._model_changed)
@@ -239,6 +243,7 @@ class LatentTab(QWidget):
         self._busy = True
         sliders = [s.value() for s in self.sliders]
         base = None if self.base is None else self.base.copy()
+        along = self.attributes.weights()
 
         def decode(model: Any) -> np.ndarray:
             import torch
@@ -247,6 +252,8 @@ class LatentTab(QWidget):
             z = np.zeros(d, np.float32) if base is None or len(base) != d else base
             z = z.copy()
             z[: min(d, SLIDERS)] = np.asarray(sliders[: min(d, SLIDERS)], np.float32) / 100 * SLIDER_RANGE
+            for direction, alpha in along:  # attribute sliders move the code along their directions
+                z = z + alpha * direction if len(direction) == d else z
             device = getattr(model, "device", "cpu")
             return model.decode(torch.from_numpy(z)[None].to(device)).float().cpu().numpy()
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from genstudio import __version__
 from genstudio.api import GenStudioError
 from genstudio.gui import theme
+from genstudio.gui.apply_tab import ApplyTab
 from genstudio.gui.data_panel import DataPanel
 from genstudio.gui.evaluate_tab import EvaluateTab
 from genstudio.gui.latent_tab import LatentTab
@@ -32,11 +33,12 @@ from genstudio.gui.plugin_manager import PluginManagerDialog
 from genstudio.gui.runs_tab import RunsTab
 from genstudio.gui.samples_tab import SamplesTab
 from genstudio.gui.state import Studio
+from genstudio.gui.sweep_tab import SweepTab
 from genstudio.gui.training_tab import TrainingTab
 from genstudio.gui.workers import run_in_background
 from genstudio.runs.workspace import Workspace
 
-DEFAULT_DATA = "digits"
+DEFAULT_DATA = "mnist"
 DOCK_WIDTH = 380
 DOCK_MIN_WIDTH = 260
 MAX_RECENT = 8
@@ -106,15 +108,21 @@ class MainWindow(QMainWindow):
         self.samples = SamplesTab(studio, self.access)
         self.latent = LatentTab(studio, self.access)
         self.evaluate = EvaluateTab(studio)
+        self.sweep = SweepTab(studio, self.model_panel.config_values, self.model_panel.form.set_values)
+        self.apply = ApplyTab(studio, self.access)
         self.runs = RunsTab(studio)
         self.runs.continue_requested.connect(self._continue_run)
         studio.run_opened.connect(lambda _: self.tabs.setCurrentWidget(self.samples))
+        self.sweep.run_requested.connect(self._show_run)
+        self.sweep.best_applied.connect(lambda _: self.tabs.setCurrentWidget(self.training))
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self.training, "Training")
         self.tabs.addTab(self.samples, "Samples")
         self.tabs.addTab(self.latent, "Latent")
         self.tabs.addTab(self.evaluate, "Evaluate")
+        self.tabs.addTab(self.sweep, "Sweep")
+        self.tabs.addTab(self.apply, "Apply")
         self.tabs.addTab(self.runs, "Runs")
         self.setCentralWidget(self.tabs)
         self.data_dock = self._dock("Data", self.data_panel, "DataDock")
@@ -283,6 +291,11 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.training)
         self.training.continue_run(run_id, steps)
 
+    def _show_run(self, run_id: int) -> None:
+        self.tabs.setCurrentWidget(self.runs)
+        self.runs.refresh()
+        self.runs.select_run(run_id)
+
     def show_plugins(self) -> Any:
         """The plugin manager (one per window: it keeps pip's log while it runs)."""
         if self.plugin_manager is None:
@@ -336,6 +349,7 @@ class MainWindow(QMainWindow):
             while not session.wait(0.05):  # the worker finishes the step and writes the checkpoint
                 QApplication.processEvents()
             QApplication.processEvents()
+        self.sweep.shutdown()  # the trial in progress stops with a checkpoint (and is marked failed)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.access.shutdown()

@@ -250,3 +250,59 @@ class TrainingSession(QObject):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the worker's generator has ended (used when the window closes)."""
         return self._done.wait(timeout)
+
+
+class SweepSession(QObject):
+    """A :class:`~genstudio.sweeps.Sweep` run in a worker thread, as :class:`TrainingSession`
+    runs a trainer: ``event_arrived`` carries every sweep event on the GUI thread, ``ended``
+    the last one (``SweepEnded``), ``failed`` a :class:`BackgroundError` (bad input found while
+    running, such as an objective no run logs)."""
+
+    event_arrived = Signal(object)
+    ended = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, sweep: Any, parent: QObject | None = None):
+        super().__init__(parent)
+        self.sweep = sweep
+        self._worker: Any = None
+        self._done = threading.Event()
+        self._ended = False
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and not self._ended and not self._done.is_set()
+
+    def start(self) -> None:
+        self._worker = create_worker(self._events, _start_thread=False)
+        self._worker.yielded.connect(self._on_event)
+        self._worker.errored.connect(self._on_error)
+        self._worker.start()
+
+    def _events(self) -> Iterator[Any]:
+        try:
+            yield from self.sweep.events()
+        finally:
+            self._done.set()
+
+    def _on_event(self, event: Any) -> None:
+        self.event_arrived.emit(event)
+        if event.type == "sweep_ended":
+            self._ended = True
+            self.ended.emit(event)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._ended = True
+        self.failed.emit(BackgroundError(exc))
+
+    def pause(self) -> None:
+        self.sweep.pause()
+
+    def resume(self) -> None:
+        self.sweep.unpause()
+
+    def stop(self) -> None:
+        self.sweep.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)

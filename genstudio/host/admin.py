@@ -57,6 +57,7 @@ PROTECTED: tuple[str, ...] = (
     "pluggy",
     "safetensors",
     "platformdirs",
+    "pooch",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",

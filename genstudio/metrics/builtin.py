@@ -144,18 +144,29 @@ class PerceptualPathLength(Metric):
 
 class NegativeLogLikelihood(Metric):
     """Mean ``-log p(x)`` of the held-out examples in nats per example, and bits per
-    dimension (see :func:`genstudio.metrics.core.bits_per_dim` for the conventions). A model
-    whose ``log_prob`` is a mass over binary pixels (``discrete_likelihood``) is scored on the
-    held-out images binarised once with the evaluation seed. A density over images is scored
-    on the held-out images dequantized once with the evaluation seed, level k = round(255 x)
-    read as (k + u) / 256 with u ~ U[0, 1)^D (Theis et al. 2016): only then does
-    ``(nll + D ln 256) / (D ln 2)`` bound the bits per dimension of the 256-level data, as
-    papers report them. At the undequantized points a density is higher than its bin
-    average, and the figure would flatter the model."""
+    dimension (see :func:`genstudio.metrics.core.bits_per_dim` for the conventions), with the
+    protocol stated in the details: which data the figure is a likelihood of, and the
+    estimator. A model says how it scores images with an optional ``likelihood_protocol()``
+    returning a dict: ``pixels`` (``binary``, ``levels`` or ``continuous``), ``binarize``
+    (``stochastic`` or ``threshold``: the binarisation it learned), ``estimator`` (a sentence),
+    and facts such as ``k``, ``ess``, ``log_z`` and ``log_z_bracket``, or a ``warning``.
+
+    - binary (``discrete_likelihood`` without a protocol): a mass over binary pixels, scored on
+      the held-out images binarised once with the evaluation seed (or thresholded at 0.5 when
+      the model learned that); bits/dim = nll / (D ln 2).
+    - levels: a mass over the 256 grey levels (k = round(255 x)); bits/dim = nll / (D ln 2).
+    - continuous: a density over images, scored on the held-out images dequantized once with
+      the evaluation seed, level k read as (k + u) / 256 with u ~ U[0, 1)^D (Theis et al. 2016):
+      only then does ``(nll + D ln 256) / (D ln 2)`` bound the bits per dimension of the
+      256-level data, as papers report them. At the undequantized points a density is higher
+      than its bin average, and the figure would flatter the model.
+
+    With ``log_z_bracket`` (an AIS estimate's +-3 standard errors on log Z) the values carry
+    ``nll_low`` and ``nll_high``, the nll that each end of the bracket gives."""
 
     name = "nll"
     title = "Negative log-likelihood"
-    description = "Held-out -log p(x): nats per example and bits per dimension"
+    description = "Held-out -log p(x): nats per example and bits per dimension, with the protocol"
     requires = frozenset({"log_prob"})
 
     def compute(self, ctx: Any) -> dict[str, float]:
@@ -164,16 +175,20 @@ class NegativeLogLikelihood(Metric):
         from genstudio.metrics.context import call_model
 
         model, spec = ctx.model, ctx.spec
+        protocol = _likelihood_protocol(model)
         discrete = bool(getattr(model, "discrete_likelihood", False))
-        binarize = discrete and spec.kind == "image"
-        dequantize = not discrete and spec.kind == "image"
+        pixels = protocol.get("pixels") or ("binary" if discrete else "continuous")
+        image = spec.kind == "image"
+        threshold = protocol.get("binarize") == "threshold"
         gen = ctx.generator(offset=11)
         total, count = 0.0, 0
         for start in range(0, len(ctx.real_x), ctx.batch_size):
             x = ctx.to_device(ctx.real_x[start : start + ctx.batch_size])
-            if binarize:
-                x = torch.bernoulli(x, generator=gen)
-            elif dequantize:
+            if image and pixels == "binary":
+                x = (x > 0.5).to(x.dtype) if threshold else torch.bernoulli(x, generator=gen)
+            elif image and pixels == "levels":
+                x = torch.round(x.clamp(0, 1) * 255) / 255
+            elif image:
                 u = torch.rand(x.shape, generator=gen, device=gen.device).to(x.device)
                 x = (torch.round(x.clamp(0, 1) * 255) + u) / 256
             lp = torch.as_tensor(call_model("log_prob", model.log_prob, x)).double().reshape(-1)
@@ -184,12 +199,45 @@ class NegativeLogLikelihood(Metric):
             ctx.progress("log-likelihood", count, len(ctx.real_x))
         nll = -total / count
         d = spec.dim
-        ctx.add_details(
-            self.name, {"n": count, "discrete": discrete, "binarized": binarize, "dequantized": dequantize, "dim": d}
-        )
-        if spec.kind == "image" or discrete:
-            return {"nll": nll, "bpd": float(core.bits_per_dim(nll, d, discrete=discrete))}
-        return {"nll": nll, "nll_per_dim": nll / d}
+        protocol = _likelihood_protocol(model)  # again: an estimate (AIS) may be known only now
+        mass = pixels != "continuous"
+        data = {
+            "binary": "binarised pixels ("
+            + ("x > 0.5" if threshold else "drawn as Bernoulli(x) once with the evaluation seed")
+            + "), a probability mass",
+            "levels": "the 256 grey levels, a probability mass",
+            "continuous": "dequantised continuous pixels, (k + u) / 256 with u ~ U[0, 1) once with the evaluation seed",
+        }[pixels]
+        if not image:
+            data = "a probability mass over discrete values" if discrete else "a density over data space"
+        details = {
+            "n": count,
+            "discrete": mass,
+            "binarized": image and pixels == "binary",
+            "dequantized": image and pixels == "continuous",
+            "dim": d,
+            "protocol": f"{data}; {protocol.get('estimator', 'exact log_prob')}",
+            **{k: v for k, v in protocol.items() if k not in ("pixels", "estimator")},
+        }
+        ctx.add_details(self.name, details)
+        values = {"nll": nll}
+        if image or discrete:
+            values["bpd"] = float(core.bits_per_dim(nll, d, discrete=mass))
+        else:
+            values["nll_per_dim"] = nll / d
+        bracket, log_z = protocol.get("log_z_bracket"), protocol.get("log_z")
+        if bracket and log_z is not None:
+            if bracket[0] is not None:
+                values["nll_low"] = nll + bracket[0] - log_z
+            values["nll_high"] = nll + bracket[1] - log_z
+        return values
+
+
+def _likelihood_protocol(model: Any) -> dict[str, Any]:
+    from genstudio.metrics.context import call_model
+
+    get = getattr(model, "likelihood_protocol", None)
+    return dict(call_model("likelihood_protocol", get) or {}) if callable(get) else {}
 
 
 class Memorisation(Metric):

@@ -180,11 +180,14 @@ class EvalContext(api.EvalContext):
             if tuple(x.shape) != (k, *self.spec.shape):
                 raise PluginError(f"sample({k}) returned shape {tuple(x.shape)}; expected {(k, *self.spec.shape)}")
             if self.spec.kind == "image":
-                x = x.clamp(0.0, 1.0)
+                x = torch.where(torch.isfinite(x), x.clamp(0.0, 1.0), x)  # clamping would hide an inf
             out[start : start + k] = x.cpu().numpy()
             self.progress("sampling", start + k, self.n)
-        if not np.isfinite(out).all():
-            raise PluginError("the model's samples hold NaN or infinite values")
+        bad = core.non_finite_message(
+            out, temperature=getattr(getattr(self.model, "config", None), "temperature", None)
+        )
+        if bad:
+            raise PluginError(f"the model's samples are broken: {bad}")
         return out
 
     # -- features ----------------------------------------------------------------------------

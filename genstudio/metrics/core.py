@@ -25,6 +25,7 @@ __all__ = [
     "kid",
     "kth_neighbour_distances",
     "nearest_neighbours",
+    "non_finite_message",
     "path_length",
     "precision_recall",
 ]
@@ -230,7 +231,10 @@ def inception_score(logits: Any, splits: int = 10) -> tuple[float, float]:
     for i in range(splits):
         lo, hi = i * n // splits, (i + 1) * n // splits
         part, log_part = p[lo:hi], log_p[lo:hi]
-        log_marginal = np.log(part.mean(axis=0, keepdims=True))
+        # log p(y) = logsumexp_x log p(y|x) - log n: log(mean(p)) is -inf where every p(y|x) of
+        # the part underflows to 0, and 0 * (-inf - -inf) is NaN; the log-sum-exp stays finite
+        top = log_part.max(axis=0, keepdims=True)
+        log_marginal = top + np.log(np.exp(log_part - top).sum(axis=0, keepdims=True)) - math.log(hi - lo)
         kl = (part * (log_part - log_marginal)).sum(axis=1).mean()
         scores.append(math.exp(kl))
     return float(np.mean(scores)), float(np.std(scores))
@@ -416,3 +420,20 @@ def bits_per_dim(nll: Any, dim: int, *, discrete: bool, levels: int = 256) -> An
     if discrete:
         return nll / (d * LN2)
     return (nll + d * math.log(levels)) / (d * LN2)
+
+
+# --------------------------------------------------------------------------------------
+# Samples a model should never produce
+
+
+def non_finite_message(x: Any, *, offset: int = 0, temperature: float | None = None) -> str | None:
+    """``None`` when every value of ``x`` (N, ...) is finite; else a sentence naming the
+    samples (rows, counted from ``offset``) that hold NaN or infinite values, and the sampling
+    temperature when one is given, for the error a front end shows."""
+    arr = np.asarray(x)
+    bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(1)) if arr.size else np.empty(0, int)
+    if not len(bad):
+        return None
+    shown = ", ".join(str(int(i) + offset) for i in bad[:10]) + (", ..." if len(bad) > 10 else "")
+    at = f" at temperature {temperature:g}" if temperature is not None else ""
+    return f"{len(bad)} of {len(arr)} samples hold NaN or infinite values{at} (sample {shown})"

@@ -1,5 +1,5 @@
 """Evaluating a stored run: its newest checkpoint against its held-out split (the run's
-validation split, as :func:`genstudio.data.splits.split_indices` draws it), every result
+validation split, as :func:`genstudio.data.splits.dataset_split` draws it), every result
 stored in the run store with the extractor's identity and the sample count. The metrics
 themselves are computed by :func:`genstudio.metrics.evaluate.evaluate_model`."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from genstudio.api import Dataset
-from genstudio.data.splits import split_indices
+from genstudio.data.splits import dataset_split
 from genstudio.files import atomic_write
 from genstudio.metrics.evaluate import DEFAULT_N, EvalReport, MetricResult, as_progress, evaluate_model
 from genstudio.runs.inference import load_model, load_run_data
@@ -42,7 +42,7 @@ def evaluate_run(
     report_progress = as_progress(progress)
     data = load_run_data(host, workspace, run, progress=lambda d, t: report_progress("loading data", d, t))
     settings = TrainSettings.from_dict(run.settings)
-    train_index, val_index = split_indices(len(data), settings.val_fraction, settings.seed)
+    train_index, val_index = dataset_split(data, settings.val_fraction, settings.seed)
     report = evaluate_model(
         host,
         loaded.model,

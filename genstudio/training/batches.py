@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genstudio.api import Batch, Dataset
+from genstudio.data.streaming import StreamingTensor, needs_streaming
 
 
 class Batches:
@@ -34,7 +35,10 @@ class Batches:
         rank: int = 0,
         world_size: int = 1,
     ):
-        self.x, self.y = _to_device(dataset, index, device)
+        streaming = needs_streaming(dataset.x, device)
+        self.x, self.y = _to_device(dataset, index, device, labels_only=streaming)
+        if streaming:  # larger than the memory budget: batches stream from the memory map
+            self.x = StreamingTensor(dataset.x, index, device)
         self.n = len(self.x)
         self.batch_size = min(batch_size, self.n // world_size)
         self.rank = rank
@@ -55,6 +59,8 @@ class Batches:
             self.perm, self.pos = torch.randperm(self.n, generator=self.gen, device=self.gen.device), 0
         idx = self.perm[self.pos + self.rank * self.batch_size : self.pos + (self.rank + 1) * self.batch_size]
         self.pos += self.span
+        if isinstance(self.x, StreamingTensor):  # larger than memory: gather the next batches ahead
+            self.x.plan(self.perm, self.pos + self.rank * self.batch_size, self.span, self.batch_size)
         xb = self.x.index_select(0, idx)
         if xb.dtype == torch.uint8:
             xb = xb.float().mul_(1.0 / 255.0)
@@ -75,7 +81,10 @@ def held_out(dataset: Dataset, index: np.ndarray, device: torch.device) -> tuple
     return _to_device(dataset, index, device)
 
 
-def _to_device(dataset: Dataset, index: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
-    x = torch.from_numpy(np.ascontiguousarray(dataset.x[index])).to(device)
+def _to_device(
+    dataset: Dataset, index: np.ndarray, device: torch.device, labels_only: bool = False
+) -> tuple[Any, torch.Tensor | None]:
     y = None if dataset.y is None else torch.from_numpy(dataset.y[index].astype(np.int64)).to(device)
-    return x, y
+    if labels_only:
+        return None, y
+    return torch.from_numpy(np.ascontiguousarray(dataset.x[index])).to(device), y

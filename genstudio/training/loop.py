@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from genstudio.api import GenerativeModel, GenStudioError, capabilities, config_to_dict, inference_mode
-from genstudio.data.splits import split_indices
+from genstudio.data.splits import dataset_split
 from genstudio.host.blame import PluginFailure, blame
 from genstudio.training import checkpoint as ckpt
 from genstudio.training import distributed
@@ -177,7 +177,7 @@ class Loop:
                 model.to(self.device)
                 model.train()
         self.model = model
-        train_index, val_index = split_indices(len(self.dataset), s.val_fraction, s.seed)
+        train_index, val_index = dataset_split(self.dataset, s.val_fraction, s.seed)
         self.batches = Batches(
             self.dataset, train_index, s.batch_size, self.device, s.seed, self.world.rank, self.world.size
         )

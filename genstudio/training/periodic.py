@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from genstudio.api import Batch, Dataset, DataSpec, GenerativeModel, GenStudioError
-from genstudio.data.splits import split_indices
+from genstudio.data.splits import dataset_split
 from genstudio.training.settings import TrainSettings
 
 
@@ -37,7 +37,7 @@ class IntervalEvaluation:
     def __init__(self, host: Any, dataset: Dataset, settings: TrainSettings, device: torch.device, cache_dir: Any):
         self.host, self.dataset, self.settings, self.device, self.cache_dir = host, dataset, settings, device, cache_dir
         self.metrics = [m.strip() for m in settings.eval_metrics.split(",") if m.strip()]
-        self.train_index, self.val_index = split_indices(len(dataset), settings.val_fraction, settings.seed)
+        self.train_index, self.val_index = dataset_split(dataset, settings.val_fraction, settings.seed)
         self.extractor: Any = None
         self.live = True
 

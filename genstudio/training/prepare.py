@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from genstudio.api import ConfigError, Dataset, GenerativeModel, config_from_dict, config_to_dict
-from genstudio.data.splits import split_indices
+from genstudio.data.splits import dataset_split
 from genstudio.host.blame import blame
 from genstudio.training import distributed
 from genstudio.training.command import train_command
@@ -45,7 +45,7 @@ class Plan:
 
     @property
     def n_train(self) -> int:
-        return len(split_indices(len(self.dataset), self.settings.val_fraction, self.settings.seed)[0])
+        return len(dataset_split(self.dataset, self.settings.val_fraction, self.settings.seed)[0])
 
 
 def prepare(
@@ -83,7 +83,7 @@ def prepare(
     if settings.eval_every:
         for metric in (m.strip() for m in settings.eval_metrics.split(",") if m.strip()):
             host.metrics.get(metric)  # refuses an unknown name, listing the known ones
-    n_train = len(split_indices(len(dataset), settings.val_fraction, settings.seed)[0])
+    n_train = len(dataset_split(dataset, settings.val_fraction, settings.seed)[0])
     total = total_steps(settings, n_train, world.size)
     source = dataset.spec.source
     options = {k: _plain_option(v) for k, v in data_options.items()}

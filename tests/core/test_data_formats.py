@@ -65,8 +65,8 @@ def write_truncated_png(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_registers_four_formats_in_sniffing_order(host):
-    assert host.datasets.names() == ["image-folder", "idx", "numpy", "csv"]
+def test_registers_five_formats_in_sniffing_order(host):
+    assert host.datasets.names() == ["image-folder", "idx", "idx-folder", "numpy", "csv"]
     for name in host.datasets.names():
         cls = host.datasets.get(name)
         assert cls.path_based
@@ -786,7 +786,7 @@ def test_csv_header_and_auto_label_column(host, tmp_path):
     assert "'Label'" in data.warnings[0]
     assert "label=none" in data.warnings[0]
     with pytest.raises(DataError, match="column 'Label', line 2: 'dog' is not a number"):
-        load(CsvFile, tmp_path / "pets.csv", label="none")  # words cannot be a feature
+        load(CsvFile, tmp_path / "pets.csv", label="none", kind="vector")  # words cannot be a feature
 
 
 def test_csv_numeric_labels_sort_numerically(tmp_path):
@@ -816,7 +816,7 @@ def test_csv_header_option(tmp_path):
     assert load(CsvFile, tmp_path / "h.csv", header="yes").x.tolist() == [[3, 4], [5, 6]]
     (tmp_path / "words.csv").write_text("x,y\n3,4\n")
     with pytest.raises(DataError, match="column 0 \\(0-based\\), line 1: 'x' is not a number"):
-        load(CsvFile, tmp_path / "words.csv", header="no")
+        load(CsvFile, tmp_path / "words.csv", header="no", kind="vector")
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "   ", " "])
@@ -839,7 +839,7 @@ def test_csv_semicolons_with_decimal_commas_quotes_and_comments(tmp_path):
 def test_csv_non_numeric_value_names_column_line_and_value(host, tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,oops\n")
     with pytest.raises(DataError, match="column 'b', line 3: 'oops' is not a number") as err:
-        load_dataset(host, str(tmp_path / "bad.csv"))
+        load_dataset(host, str(tmp_path / "bad.csv"), {"kind": "vector"})
     assert "bad.csv" in str(err.value)
     assert "label=b" in str(err.value)
 

@@ -376,6 +376,16 @@ def test_inception_score_splits_in_order_without_shuffling():
         inception_score(logits, splits=6)
 
 
+def test_inception_score_stays_finite_when_a_class_probability_underflows():
+    # class 2's probability is exp(-1000) in every example: 0 in float64. log(mean(p)) was -inf
+    # there and 0 * inf made the score NaN; the log-sum-exp marginal keeps the exact answer
+    logits = np.array([[20.0, 0.0, -1000.0], [0.0, 20.0, -1000.0]] * 4)
+    mean, std = inception_score(logits, splits=2)
+    assert np.isfinite(mean) and np.isfinite(std)
+    assert mean == pytest.approx(inception_score(logits[:, :2], splits=2)[0], rel=1e-9)
+    assert mean == pytest.approx(2.0, rel=1e-6)
+
+
 # -- precision/recall, density/coverage ---------------------------------------------------
 
 PR_RECORDED = (0.2460000067949295, 0.9066666960716248)  # torch-fidelity 0.4.0 (float32 means)

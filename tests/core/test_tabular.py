@@ -108,7 +108,21 @@ def test_a_header_is_required(tmp_path):
 def test_vector_kind_hints_at_tabular(host, tmp_path):
     path = table(tmp_path / "words.csv", "a,b", ["1,red", "2,blue"])
     with pytest.raises(DataError, match=r"'red' is not a number.*use --data-option kind=tabular for categorical data"):
-        load_dataset(host, str(path))
+        load_dataset(host, str(path), {"kind": "vector"})
+
+
+def test_a_csv_with_text_is_tabular_unless_told_and_numbers_stay_vectors(host, tmp_path):
+    words = table(tmp_path / "asia.csv", "asia,smoke,tub", ["yes,no,no", "no,yes,no", "no,no,yes", "yes,yes,no"])
+    data = load_dataset(host, str(words))
+    assert data.spec.kind == "tabular" and data.spec.shape == (3,)
+    assert data.spec.columns[0]["categories"] == ["no", "yes"]
+    assert any("read as tabular" in w and "'asia'" in w for w in data.warnings)
+    numbers = table(tmp_path / "n.csv", "a,b,label", ["1,2,x", "3,4,y"])  # a text label column is labels
+    data = load_dataset(host, str(numbers))
+    assert data.spec.kind == "vector" and data.spec.classes == ("x", "y")
+    assert load_dataset(host, str(numbers), {"kind": "tabular"}).spec.kind == "tabular"  # kind= forces either
+    with pytest.raises(DataError, match="is not a number"):
+        load_dataset(host, str(words), {"kind": "vector"})
 
 
 def test_decode_rows_and_write_csv_round_trip(tmp_path):
@@ -166,3 +180,22 @@ def test_cli_samples_a_tabular_run_to_csv(tmp_path, monkeypatch, capsys):
     assert main([*base, "train", "vae", "--data", str(numbers), "--steps", "1", "--hidden", "8"]) == 0
     assert main([*base, "sample", "2", "-o", str(tmp_path / "vectors.csv")]) == 2
     assert "only runs on tabular data sample to .csv" in capsys.readouterr().err
+
+
+def test_score_uses_the_runs_own_data_options_unless_told(tmp_path, monkeypatch, capsys):
+    """A Bayesian network trained on a CSV read as tabular scores it again without --data-option."""
+    from genstudio.cli import main
+
+    monkeypatch.setenv("GENSTUDIO_WORKSPACE", str(tmp_path / "ws"))
+    rows = [f"{['yes', 'no'][i % 2]},{['a', 'b', 'c'][i % 3]},{i % 4}" for i in range(60)]
+    data = table(tmp_path / "t.csv", "x,y,z", rows)
+    # z (4 integers) is continuous in 2 bins only with these options: the model fits them alone
+    options = ["--data-option", "max_categories=2", "--data-option", "bins=2"]
+    assert main(["train", "bayesnet", "--data", str(data), *options, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["score", "1", "-o", str(tmp_path / "s.csv")]) == 0
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 61
+    assert main(["score", "1", "--data", str(data), "-o", str(tmp_path / "s2.csv")]) == 0
+    assert (tmp_path / "s2.csv").read_text() == (tmp_path / "s.csv").read_text()
+    told = main(["score", "1", "--data", str(data), "--data-option", "bins=5", "-o", str(tmp_path / "s3.csv")])
+    assert told == 2 or (tmp_path / "s3.csv").read_text() != (tmp_path / "s.csv").read_text()

@@ -118,3 +118,21 @@ def test_columns_put_feature_metrics_first_in_the_usual_order():
         ("fid", "fid", "c"), ("kid", "kid", "c"), ("pr", "precision", "c"), ("pr", "recall", "c"),
         ("nll", "nll", ""), ("nll", "bpd", ""), ("memo", "nn_distance", ""),
     ]  # fmt: skip
+
+
+def test_a_likelihood_shows_the_published_reference_with_its_protocol_and_budget(window):
+    from types import SimpleNamespace
+
+    tab = window.evaluate
+    runs = [SimpleNamespace(id=1, name="ten minutes", model="vae"), SimpleNamespace(id=2, name="t", model="tiny")]
+    row = {"metric": "nll", "key": "nll", "extractor": None, "value": 101.5}
+    tab._fill_table(runs, {1: [row], 2: [row]})
+    last = tab.table.columnCount() - 1
+    assert tab.table.horizontalHeaderItem(last).text() == "published\n[likelihood]"
+    vae = tab.table.item(0, last)
+    assert vae.text() == "-86.76 nats"
+    assert "Burda, Grosse and Salakhutdinov 2016" in vae.toolTip()
+    assert "protocol: MNIST, dynamically binarised" in vae.toolTip() and "training: 60,000" in vae.toolTip()
+    assert tab.table.item(1, last).text() == "—"
+    tab._fill_table(runs, {1: [{**row, "metric": "fid", "key": "fid", "extractor": "raw"}]})
+    assert tab.table.horizontalHeaderItem(tab.table.columnCount() - 1).text() != "published\n[likelihood]"

@@ -45,6 +45,13 @@ def test_built_in_sources_are_listed_and_previewed(window, qtbot):
     assert len(window.data_panel.scatter.real.data) == 3000
 
 
+def test_the_window_starts_on_the_built_in_mnist_with_the_vae(window, qtbot):
+    wait_loaded(window, qtbot, "mnist")
+    assert window.studio.dataset.spec.shape == (1, 28, 28) and window.studio.family.name == "vae"
+    assert "its own split: 8,000 train, 2,000 test" in window.data_panel.summary.text()
+    assert window.training.start_button.isEnabled()
+
+
 def test_source_options_are_a_form_and_reload(window, qtbot):
     window.data_panel.select_source("shapes")
     wait_loaded(window, qtbot, "shapes")
@@ -81,9 +88,9 @@ def test_opening_a_folder_of_images(window, qtbot, tmp_path):
             "Python objects",
         ),
         (lambda p: np.save(p / "nan.npy", np.array([[0.0, np.nan]] * 4)) or p / "nan.npy", "NaN"),
-        (lambda p: (p / "words.csv").write_text("a,b\n1,x\n2,y\n") and p / "words.csv", "not a number"),
+        (lambda p: (p / "ragged.csv").write_text("a,b\n1,2\n3\n") and p / "ragged.csv", "ragged rows"),
     ],
-    ids=["missing", "empty-folder", "pickle", "nan", "csv-words"],
+    ids=["missing", "empty-folder", "pickle", "nan", "csv-ragged"],
 )
 def test_bad_input_shows_an_inline_message_naming_the_file(window, qtbot, tmp_path, make, problem):
     window.data_panel.select_source("digits")
@@ -107,9 +114,7 @@ def test_tabular_data_is_previewed_as_a_table(window, qtbot, tmp_path):
         f"{c},{s},{a}" for c, s, a in zip(["red", "blue"] * 20, ["S", "M", "L", "M"] * 10, range(40))
     ]
     path.write_text("\n".join(rows) + "\n")
-    window.data_panel.open_source(str(path))
-    qtbot.waitUntil(lambda: window.data_panel.options.widgets.get("kind") is not None, timeout=TIMEOUT)
-    window.data_panel.options.set_values({"kind": "tabular"})
+    window.data_panel.open_source(str(path))  # read as tabular without being told: it holds words
     qtbot.waitUntil(
         lambda: window.studio.dataset is not None and window.studio.dataset.spec.kind == "tabular", timeout=TIMEOUT
     )

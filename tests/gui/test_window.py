@@ -25,6 +25,8 @@ def test_layout(window):
         "Samples",
         "Latent",
         "Evaluate",
+        "Sweep",
+        "Apply",
         "Runs",
     ]
     assert window.device_label.text().startswith("device:")
@@ -39,7 +41,7 @@ def test_shortcuts_are_listed_in_the_run_menu(window):
     assert window.stop_action.shortcut().toString() == "Esc"
 
 
-def test_plugins_load_in_the_background_then_digits_and_the_vae_are_preselected(qtbot, tmp_path, settings):
+def test_plugins_load_in_the_background_then_mnist_and_the_vae_are_preselected(qtbot, tmp_path, settings):
     from genstudio.gui.app import make_window
 
     win = make_window(str(tmp_path / "fresh"), settings)
@@ -49,10 +51,10 @@ def test_plugins_load_in_the_background_then_digits_and_the_vae_are_preselected(
     with qtbot.waitSignal(win.studio.plugins_loaded, timeout=TIMEOUT):
         win.load_plugins()
     qtbot.waitUntil(lambda: win.studio.dataset is not None, timeout=TIMEOUT)
-    assert win.studio.data_source == "digits"
+    assert win.studio.data_source == "mnist"
     assert win.studio.family.name == "vae"
     assert win.training.start_button.isEnabled()
-    assert "1,797" in win.data_panel.summary.text()
+    assert "10,000" in win.data_panel.summary.text()
     win.access.shutdown()
 
 

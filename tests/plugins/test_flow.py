@@ -184,3 +184,31 @@ def test_dry_run(gs_host, gs_workspace, data):
     assert "nll" in logged and "val/nll" in logged
     if data != "8gaussians":
         assert "bpd" in logged and "val/bpd" in logged
+
+
+def test_the_image_flow_beats_the_per_class_gaussians_on_held_out_digits():
+    """The multi-scale image flow on 8x8 digits: 200 steps put its log-density on held-out
+    digits (dequantised) about 20 nats above the best trivial model, a mixture of per-class
+    Gaussians with per-pixel variances (about 66 nats); a flow that learned nothing scores
+    far below the single Gaussian (about 41)."""
+    from genstudio.data.datasets import Digits
+
+    from .baselines import gaussian_baselines
+
+    d = Digits().load(None, None, None)
+    x, y = torch.from_numpy(d.x).float(), torch.from_numpy(d.y)
+    g = torch.Generator().manual_seed(0)
+
+    def dequantize(a):
+        return (torch.round(a * 255) + torch.rand(a.shape, generator=g)) / 256
+
+    train_x, test_x = dequantize(x[:1500]), dequantize(x[1500:])
+    base = gaussian_baselines(train_x, y[:1500], test_x)
+    torch.manual_seed(0)
+    config = config_from_dict(Flow.Config, {"steps_per_level": 4, "hidden_channels": 32, "lr_decay": "none"})
+    flow = Flow(DataSpec("image", (1, 8, 8), 1500), config)
+    for _ in range(200):
+        flow.train_step(Batch(x[:1500][torch.randint(0, 1500, (64,), generator=g)]))
+    with torch.no_grad():
+        ll = float(flow.log_prob(test_x).mean())
+    assert ll > max(base.values()) + 10.0, (ll, base)

@@ -76,7 +76,8 @@ def constant_generator(model: GAN, point: list[float]) -> None:
     ],
 )
 def test_dry_run(gs_host, gs_workspace, data, config):
-    events = dry_run(gs_host, gs_workspace, "gan", data, steps=4, batch_size=32, config=config)
+    # 5 steps: wgan-gp resolves n_critic to 5, so G is updated on the fifth
+    events = dry_run(gs_host, gs_workspace, "gan", data, steps=5, batch_size=32, config=config)
     losses = events[-1].losses
     assert {"loss_d", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"} <= set(losses)
     if config.get("loss") == "wgan-gp":
@@ -124,7 +125,7 @@ def test_training_scalars_follow_the_loss():
     model = make(spec, loss="wgan-gp", n_critic=3, conditional="projection")
     has_g = ["loss_g" in model.train_step(batch) for _ in range(6)]
     assert has_g == [False, False, True, False, False, True]
-    assert model.g_steps == 2 and model.steps_done == 6
+    assert model.g_steps == 2 and model.step == 6
 
 
 @pytest.mark.parametrize("loss", ["ns", "hinge", "wgan-gp"])
@@ -281,7 +282,7 @@ def test_checkpoint_round_trip_samples_identically(gs_host, gs_workspace):
         z = torch.randn(4, model.latent_dim)
         assert torch.equal(model.decode(z), loaded.decode(z))
     assert torch.equal(a, b)
-    assert (loaded.steps_done, loaded.g_steps) == (6, 6)
+    assert (trainer.model.step, loaded.g_steps) == (6, 6)
 
 
 def test_learns_eight_gaussians_without_health_warnings(gs_host, gs_workspace):
@@ -373,3 +374,46 @@ def test_resume_continues_exactly(gs_host, gs_workspace):
         a = full.model.eval().sample(4, torch.Generator().manual_seed(0))
         b = resumed.model.eval().sample(4, torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
+
+
+def test_wgan_gp_resolves_the_defaults_of_gulrajani_et_al_unless_set():
+    spec = DataSpec("image", (1, 8, 8), 32)
+    resolved = GAN.resolve_config(config_from_dict(GAN.Config, {"loss": "wgan-gp"}), spec, torch.device("cpu"))
+    assert (resolved.n_critic, resolved.lr_g, resolved.lr_d) == (5, 1e-4, 1e-4)
+    assert (resolved.beta1, resolved.beta2, resolved.latent_dim) == (0.0, 0.9, 64)
+    # a value the user set (anything but the declared default) is kept
+    mine = config_from_dict(GAN.Config, {"loss": "wgan-gp", "n_critic": 2, "lr_g": 3e-4})
+    resolved = GAN.resolve_config(mine, spec, torch.device("cpu"))
+    assert (resolved.n_critic, resolved.lr_g, resolved.lr_d, resolved.beta1) == (2, 3e-4, 1e-4, 0.0)
+    # other losses keep the DCGAN settings
+    ns = GAN.resolve_config(config_from_dict(GAN.Config, {}), spec, torch.device("cpu"))
+    assert (ns.n_critic, ns.lr_g, ns.beta1, ns.beta2) == (1, 2e-4, 0.5, 0.999)
+
+
+def test_the_weight_average_samples_with_batch_norm_statistics_of_its_own_weights():
+    x, _ = tiny_images(64)
+    batch = Batch(torch.from_numpy(x).float() / 255)
+    model = make(DataSpec("image", (1, 8, 8), 64))
+    for _ in range(5):
+        model.train_step(batch)
+    model.eval()
+    # averaged weights far from the live ones: the live generator's statistics would not fit them
+    with torch.no_grad():
+        model.G_ema.fc[0].weight.mul_(3.0)
+    model._ema_stats_stale = True  # as an EMA update leaves it
+    z = torch.randn(2048, model.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model.decode(z)  # recomputes the statistics, then samples in eval mode
+        model.G_ema.train()
+        batch_stats = model._to_data(model.G_ema(z))  # normalised by these very samples' statistics
+        model.G_ema.eval()
+    first = model.G_ema.fc[1]
+    assert first.running_var.mean() > 4 * model.G.fc[1].running_var.mean()  # 9x, up to noise
+    assert (out - batch_stats).abs().mean() < 0.02
+    # a later update makes them stale again: the next sample recomputes them
+    model.train()
+    model.train_step(batch)
+    before = first.running_var.clone()
+    with torch.no_grad():
+        model.decode(z[:4])
+    assert not torch.equal(before, first.running_var)
