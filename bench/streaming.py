@@ -50,7 +50,7 @@ def rate(host, path: Path, model: str, config: dict, steps: int, batch: int, dev
         if event.type == "progress" and t_first is None and event.step >= 20:  # after warm-up
             t_first, step_first = time.perf_counter(), event.step
     seconds = time.perf_counter() - t_first
-    x_train = trainer._device_data()[0]
+    x_train = trainer.loop.batches.x
     assert isinstance(x_train, StreamingTensor) == stream
     return {"steps_per_second": (trainer.step - step_first) / seconds, "steps": trainer.step - step_first}
 

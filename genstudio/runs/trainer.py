@@ -196,6 +196,12 @@ class Trainer:
     plugin = property(lambda self: self.run.plugin)
 
     @property
+    def loop(self) -> Loop | None:
+        """The loop, once :meth:`events` has started it (its ``batches`` and ``x_val`` hold the
+        run's data on the device, for tests and benchmarks)."""
+        return self._loop
+
+    @property
     def model(self) -> GenerativeModel | None:
         return self._loop.model if self._loop is not None else None
 
