@@ -58,6 +58,7 @@ PROTECTED: tuple[str, ...] = (
     "safetensors",
     "platformdirs",
     "pooch",
+    "optuna",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",
