@@ -89,13 +89,15 @@ def main() -> None:
     win.grab().save(str(out / "apply_restore.png"))
 
     # an ROC curve: all ten digits in the Data panel, 9 ticked as the anomaly
-    win.data_panel.select_source(str(MNIST))
+    win.data_panel.open_source(str(MNIST))
     pump(app, lambda: win.studio.dataset is not None and len(win.studio.dataset) == 10000)
     ev = win.evaluate
     win.tabs.setCurrentWidget(ev)
     ev.refresh()
     ev.tick(1)
     ev.anomaly.tick(["9"])
+    # reconstruction error: one pass per image (the VAE's log_prob draws 100 importance samples each)
+    ev.anomaly.by.setCurrentIndex(ev.anomaly.by.findData("reconstruction"))
     ev.anomaly.run()
     pump(app, lambda: "AUROC" in ev.anomaly.summary.text() or ev.anomaly.error.isVisible())
     app.processEvents()

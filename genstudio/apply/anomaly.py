@@ -65,36 +65,44 @@ def anomaly_scores(
         raise ConfigError(
             f"--by {by}: the {getattr(model, 'name', '?')} family cannot give it; it has {', '.join(have) or 'none'}"
         )
-    if by in ("log_prob", "bpd", "reconstruction"):
-        from genstudio.metrics.scoring import score_dataset
-
-        raw = score_dataset(model, data, device=device, batch_size=batch_size, seed=seed, progress=progress)
-        if by == "reconstruction":
-            return raw["recon_error"]
-        nll = -raw["log_prob"]
-        if by == "log_prob":
-            return nll
-        d = model.spec.dim
-        offset = 0.0 if getattr(model, "discrete_likelihood", False) or model.spec.kind != "image" else math.log(256)
-        return (nll + d * offset) / (d * math.log(2))
     if tuple(data.spec.shape) != tuple(model.spec.shape):
         raise ConfigError(f"the data's examples are shaped {data.spec.shape}; the model takes {model.spec.shape}")
     dev = torch.device(device) if device is not None else getattr(model, "device", torch.device("cpu"))
+
+    def score(x: torch.Tensor) -> torch.Tensor:
+        # only the score asked for: a VAE's log_prob (100 importance samples) is far dearer than its reconstruction
+        if by == "reconstruction":
+            return (torch.as_tensor(model.reconstruct(x)).float() - x).pow(2).flatten(1).mean(1)
+        if by == "discriminator":
+            return -torch.as_tensor(model.critic(x)).double()
+        return -torch.as_tensor(model.log_prob(x)).double()
+
     out = np.empty(len(data))
-    with torch.no_grad():
-        for start in range(0, len(data), batch_size):
-            stop = min(start + batch_size, len(data))
-            x = torch.from_numpy(data.as_float(slice(start, stop))).to(dev)
-            try:
-                out[start:stop] = -torch.as_tensor(model.critic(x)).double().cpu().numpy().reshape(-1)
-            except Exception as exc:
-                raise PluginError(f"the model's critic failed: {type(exc).__name__}: {exc}") from exc
-            if progress is not None:
-                progress(stop, len(data))
+    was_training = isinstance(model, torch.nn.Module) and model.training
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(seed)  # stochastic estimators (importance sampling) repeat exactly
+        if isinstance(model, torch.nn.Module):
+            model.eval()
+        try:
+            for start in range(0, len(data), batch_size):
+                stop = min(start + batch_size, len(data))
+                x = torch.from_numpy(data.as_float(slice(start, stop))).to(dev)
+                try:
+                    out[start:stop] = score(x).double().cpu().numpy().reshape(-1)
+                except Exception as exc:
+                    raise PluginError(f"the model's {_NEEDS[by]} failed: {type(exc).__name__}: {exc}") from exc
+                if progress is not None:
+                    progress(stop, len(data))
+        finally:
+            if was_training:
+                model.train()
     if not np.isfinite(out).all():
-        raise PluginError(
-            f"the discriminator's score is NaN or infinite for example {int(np.argmin(np.isfinite(out)))}"
-        )
+        raise PluginError(f"the {by} score is NaN or infinite for example {int(np.argmin(np.isfinite(out)))}")
+    if by == "bpd":
+        d = model.spec.dim
+        offset = 0.0 if getattr(model, "discrete_likelihood", False) or model.spec.kind != "image" else math.log(256)
+        return (out + d * offset) / (d * math.log(2))
     return out
 
 

@@ -119,7 +119,7 @@ class ParallelCoordinates(pg.PlotWidget):
 
     def __init__(self, parent: Any = None):
         super().__init__(parent)
-        self.setTitle("Parallel coordinates (last axis: rank of the objective)")
+        self.setTitle("Parallel coordinates")
         self.setMouseEnabled(x=False, y=False)
         self.hideAxis("left")
         self.lines: list[Any] = []
@@ -130,7 +130,7 @@ class ParallelCoordinates(pg.PlotWidget):
         self.lines = []
         done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
         names = [d["name"] for d in space]
-        self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate([*names, "rank"])]])
+        self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate([*names, "value rank"])]])
         if not done or not names:
             return
         columns = []

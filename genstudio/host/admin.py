@@ -58,13 +58,14 @@ PROTECTED: tuple[str, ...] = (
     "safetensors",
     "platformdirs",
     "pooch",
-    "optuna",
     "pyside6",
     "pyside6-essentials",
     "pyside6-addons",
     "shiboken6",
     "pyqtgraph",
     "superqt",
+    "optuna",  # the sweeps' studies live in its storage schema
+    "sqlalchemy",
 )
 
 

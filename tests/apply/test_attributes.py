@@ -26,7 +26,9 @@ def shapes_vae(tmp_path_factory):
         data_options={"size": 16, "n": 3000},
         steps=600,
         batch_size=64,
-        config={"latent_dim": 6, "arch": "mlp", "hidden": 256},
+        # a constant rate, as this recipe was written for: the default cosine decay halves
+        # what 600 steps learn, and the decoder then barely uses the code
+        config={"latent_dim": 6, "arch": "mlp", "hidden": 256, "lr_decay": "none"},
     )
     assert events[-1].type == "finished", events[-1]
     loaded = load_model(host, ws, trainer.run.id)

@@ -15,7 +15,7 @@ from genstudio.testing import make_host, train
 
 EXPECTED = {
     # family: (solvers for a mask, the default anomaly score, every anomaly score)
-    "diffusion": (["repaint", "ddrm"], None, []),
+    "diffusion": (["repaint", "ddrm"], "log_prob", ["log_prob", "bpd"]),
     "vae": (["latent", "gradient", "reconstruct"], "log_prob", ["log_prob", "bpd", "reconstruction"]),
     "flow": (["latent", "gradient"], "log_prob", ["log_prob", "bpd"]),
     "gan": (["latent"], "discriminator", ["discriminator"]),

@@ -72,3 +72,28 @@ def test_a_bad_range_is_an_inline_message(window, qtbot):
     qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert "lr: 0.0 is out of range" in tab.error.text()
     assert tab.session is None and tab.start_button.isEnabled()
+
+
+def test_pause_starts_no_new_trial_until_released(window, qtbot):
+    win = window
+    choose(win, qtbot, data="tiny-vectors", family="tiny")
+    tab = win.sweep
+    tab.trials.setValue(3)
+    tab.length.setValue(400)
+    tab.pruner.setCurrentText("none")
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.session is not None and bool(tab.rows), timeout=TIMEOUT)
+    kinds = []
+    tab.session.event_arrived.connect(lambda e: kinds.append((e.type, getattr(e, "message", ""))))
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
+    assert tab.pause_button.isChecked()
+    # the trial in progress finishes; then the sweep waits, and starts nothing
+    qtbot.waitUntil(lambda: ("waiting", "paused") in kinds, timeout=TIMEOUT)
+    started = len(tab.rows)
+    assert all(r["state"] != "running" for r in tab.rows.values())
+    assert ("trial_started", "") not in kinds[kinds.index(("waiting", "paused")) :]
+    assert tab.status.text() == "Waiting: paused."
+    qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)  # release
+    with qtbot.waitSignal(tab.session.ended, timeout=TIMEOUT) as ended:
+        pass
+    assert ended.args[0].status == "finished" and ended.args[0].complete == 3 and len(tab.rows) > started
