@@ -68,9 +68,9 @@ def train_for(model: str, data, config: dict, budget: float, **settings) -> tupl
 
     import torch
 
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
+    from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
-    from genstudio.training.loop import Trainer
     from genstudio.training.settings import TrainSettings
 
     host = create_plugin_manager(autoload=False)
@@ -156,8 +156,8 @@ def mnist_fid(model, n: int = 2000, seed: int = 0) -> dict:
     import numpy as np
 
     from genstudio.api import Dataset, DataSpec
+    from genstudio.host import create_plugin_manager
     from genstudio.metrics.evaluate import evaluate_model
-    from genstudio.plugins import create_plugin_manager
 
     x_train, y_train, x_test, y_test = load_mnist()
     x = np.concatenate([x_train, x_test])

@@ -45,8 +45,8 @@ def confidence(extractor, samples: np.ndarray) -> float:
 
 
 def first_grid(host, data, family: str, extractor, cap: float) -> dict:
+    from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
-    from genstudio.training.loop import Trainer
     from genstudio.training.settings import TrainSettings
 
     workspace = Workspace(Path(tempfile.mkdtemp(prefix="genstudio-first-grid-")) / "workspace")
@@ -91,7 +91,7 @@ def main() -> None:
     from genstudio.api import LoadContext
     from genstudio.data import load_dataset
     from genstudio.data.splits import dataset_split
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(autoload=False)
     data = load_dataset(host, "mnist")

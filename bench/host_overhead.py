@@ -34,9 +34,10 @@ import torch
 
 from bench._common import load_mnist, write_result
 from genstudio.api import Batch, Dataset, DataSpec, config_from_dict
-from genstudio.plugins import create_plugin_manager
+from genstudio.data.splits import split_indices
+from genstudio.host import create_plugin_manager
+from genstudio.runs.trainer import Trainer
 from genstudio.runs.workspace import Workspace
-from genstudio.training.loop import Trainer, split_indices
 from genstudio.training.settings import TrainSettings
 
 

@@ -25,7 +25,7 @@ from PIL import Image  # noqa: E402
 
 from bench._common import MNIST_IMAGES, write_result  # noqa: E402
 from genstudio.data import load_dataset  # noqa: E402
-from genstudio.plugins import create_plugin_manager  # noqa: E402
+from genstudio.host import create_plugin_manager  # noqa: E402
 
 TARGET_SECOND_LOAD_S = 1.0
 REPEATS = 3

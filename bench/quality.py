@@ -109,8 +109,8 @@ def verdict(scores: dict, fid_real: float) -> dict:
 def likelihood(model, n: int) -> dict | None:
     """``genstudio eval --metrics nll`` on the first ``n`` held-out test images: nats, bits/dim, protocol."""
     from genstudio.api import Dataset, DataSpec, capabilities
+    from genstudio.host import create_plugin_manager
     from genstudio.metrics.evaluate import evaluate_model
-    from genstudio.plugins import create_plugin_manager
 
     if "log_prob" not in capabilities(model):
         return None
@@ -144,9 +144,9 @@ def train_minutes(family: str, minutes: float, config: dict | None = None, **set
     the trainer's default settings; the run ends by itself at its budget."""
     import tempfile
 
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
+    from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
-    from genstudio.training.loop import Trainer
     from genstudio.training.settings import TrainSettings
 
     host = create_plugin_manager(autoload=False)

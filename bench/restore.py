@@ -71,7 +71,7 @@ def classifier(train_set):
 
 def load(args) -> tuple:
     if args.run is not None:
-        from genstudio.plugins import create_plugin_manager
+        from genstudio.host import create_plugin_manager
         from genstudio.runs.inference import load_model
         from genstudio.runs.workspace import Workspace
 

@@ -31,8 +31,8 @@ from bench._common import write_result  # noqa: E402
 def rate(host, path: Path, model: str, config: dict, steps: int, batch: int, device: str, stream: bool) -> dict:
     from genstudio.data import load_dataset
     from genstudio.data.streaming import BUDGET_ENV, StreamingTensor
+    from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
-    from genstudio.training.loop import Trainer
     from genstudio.training.settings import TrainSettings
 
     if stream:
@@ -50,7 +50,7 @@ def rate(host, path: Path, model: str, config: dict, steps: int, batch: int, dev
         if event.type == "progress" and t_first is None and event.step >= 20:  # after warm-up
             t_first, step_first = time.perf_counter(), event.step
     seconds = time.perf_counter() - t_first
-    x_train = trainer._device_data()[0]
+    x_train = trainer.loop.batches.x
     assert isinstance(x_train, StreamingTensor) == stream
     return {"steps_per_second": (trainer.step - step_first) / seconds, "steps": trainer.step - step_first}
 
@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from genstudio.data import load_dataset
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(autoload=False)
     mnist = load_dataset(host, "mnist")

@@ -30,7 +30,7 @@ from bench._common import MNIST_IMAGES, write_result
 
 def default_source() -> str:
     """The built-in ``mnist`` where this GenStudio has it, else the shared MNIST IDX file."""
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(None, autoload=False)
     names = host.datasets.names() if hasattr(host, "datasets") else []

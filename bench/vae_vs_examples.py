@@ -29,9 +29,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bench._common import load_mnist, write_result
 from genstudio.api import Dataset, DataSpec
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
+from genstudio.runs.trainer import Trainer
 from genstudio.runs.workspace import Workspace
-from genstudio.training.loop import Trainer
 from genstudio.training.settings import TrainSettings
 
 NETWORK = {"arch": "mlp", "hidden": 400, "hidden_layers": 1, "latent_dim": 20, "lr": 1e-3}

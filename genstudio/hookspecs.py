@@ -14,12 +14,11 @@ these hooks is ``firstresult``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
-if TYPE_CHECKING:
-    from genstudio.plugins import Registry
+from genstudio.api import Event, Registry
 
 hookspec = pluggy.HookspecMarker("genstudio")
 
@@ -82,13 +81,14 @@ def genstudio_run_started(run: dict[str, Any]) -> None:
 
 
 @hookspec
-def genstudio_run_event(run: dict[str, Any], event: Any) -> None:
+def genstudio_run_event(run: dict[str, Any], event: Event) -> None:
     """A training event: progress with losses, samples, a checkpoint, a warning.
 
     Called from the training thread at most about 20 times a second; keep it quick.
 
     :param run: the run's record, as in :func:`genstudio_run_started`.
-    :param event: one of the event classes of :mod:`genstudio.training.events`; its
+    :param event: one of the event classes of :mod:`genstudio.api.events` (all
+        re-exported by :mod:`genstudio.api`); its
         ``type`` attribute names it (``"progress"``, ``"samples"``, ``"checkpoint"``, ...).
     :return: ignored.
     """

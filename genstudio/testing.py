@@ -55,7 +55,6 @@ class TinyModel(TorchModel):
         self.mean = torch.nn.Parameter(torch.zeros(spec.dim))
         self.log_scale = torch.nn.Parameter(torch.full((spec.dim,), math.log(config.init_scale)))
         self.opt = torch.optim.Adam(self.parameters(), lr=config.lr)
-        self.steps_done = 0
         self.latent_dim = spec.dim
 
     def scale(self) -> Any:
@@ -73,7 +72,6 @@ class TinyModel(TorchModel):
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        self.steps_done += 1
         return {"nll": loss.detach(), "scale": float(self.scale().detach().mean())}
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
@@ -94,12 +92,6 @@ class TinyModel(TorchModel):
         z = torch.randn(n, self.spec.dim, generator=generator, device=self.mean.device)
         return self.decode(z)
 
-    def extra_state(self) -> dict:
-        return {"steps_done": self.steps_done}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.steps_done = int(state.get("steps_done", 0))
-
 
 class BrokenModel(TinyModel):
     """Raises in ``train_step`` at step ``fail_at``."""
@@ -108,8 +100,9 @@ class BrokenModel(TinyModel):
     title = "Tiny (raises)"
 
     def train_step(self, batch: Batch) -> dict[str, Any]:
-        if self.steps_done + 1 >= self.config.fail_at:
-            raise RuntimeError(f"tiny-broken fails on purpose at step {self.steps_done + 1}")
+        # the host keeps the step: self.step steps are done, this is step self.step + 1
+        if self.step + 1 >= self.config.fail_at:
+            raise RuntimeError(f"tiny-broken fails on purpose at step {self.step + 1}")
         return super().train_step(batch)
 
 
@@ -121,7 +114,7 @@ class NaNModel(TinyModel):
 
     def train_step(self, batch: Batch) -> dict[str, Any]:
         out = super().train_step(batch)
-        if self.steps_done >= self.config.fail_at:
+        if self.step + 1 >= self.config.fail_at:
             out["nll"] = float("nan")
         return out
 
@@ -186,7 +179,7 @@ class TinyPlugin:
 def make_host(workspace: Any = None, **kwargs: Any) -> Any:
     """A plugin host with the built-ins and the tiny plugin; no entry points, no drop-ins, and
     every plugin on, whatever the user switched off (``disabled=None`` honours that)."""
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     kwargs.setdefault("autoload", False)
     kwargs.setdefault("disabled", ())
@@ -197,7 +190,7 @@ def make_host(workspace: Any = None, **kwargs: Any) -> Any:
 def train(host: Any, workspace: Any, model: str, data: str = "tiny", **kwargs: Any) -> tuple[Any, list]:
     """Train to the end and return ``(trainer, events)``. Keyword arguments: ``config``,
     ``data_options``, ``name``, and any :class:`TrainSettings` field."""
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
     from genstudio.training.settings import TrainSettings
 
     config = kwargs.pop("config", None)

@@ -45,7 +45,7 @@ def open_workspace(args: argparse.Namespace) -> Any:
 
 
 def make_host(workspace: Any) -> Any:
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
     for info in host.failed():

@@ -21,8 +21,7 @@ from genstudio.cli.common import (
     out,
     workspace_arg,
 )
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from genstudio.training.device import DEVICES
 
 
 def add_parsers(sub: Any) -> None:
@@ -150,7 +149,8 @@ def _metric_names(text: str | None, host: Any) -> list[str] | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from genstudio.metrics.evaluate import DEFAULT_N, evaluate_run
+    from genstudio.metrics.evaluate import DEFAULT_N
+    from genstudio.runs.evaluation import evaluate_run
 
     n = DEFAULT_N if args.n is None else args.n
     if n < 2:

@@ -1,7 +1,7 @@
 """``genstudio plugins list|install|uninstall|enable|disable|new``.
 
 Installs and removals run pip in a subprocess of this Python, with GenStudio's own packages
-pinned (:mod:`genstudio.plugin_admin`); both ask before changing anything, unless ``--yes``.
+pinned (:mod:`genstudio.host.admin`); both ask before changing anything, unless ``--yes``.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
     infos = [p.to_dict() for p in host.plugins.values()]
@@ -92,7 +92,7 @@ def _run(run: Any, echo: bool = True) -> Any:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from genstudio import plugin_admin as admin
+    from genstudio.host import admin
 
     workspace = open_workspace(args)
     target = admin.InstallTarget.parse(args.spec, editable=args.editable)
@@ -111,8 +111,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def _report_installed(workspace: Any, requested: list[str]) -> int:
-    from genstudio import plugin_admin as admin
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import admin, create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
     for name in requested:
@@ -138,7 +137,7 @@ def _report_installed(workspace: Any, requested: list[str]) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    from genstudio import plugin_admin as admin
+    from genstudio.host import admin
 
     workspace = open_workspace(args)
     name = args.name
@@ -173,7 +172,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
-    from genstudio import plugin_admin as admin
+    from genstudio.host import admin
 
     workspace = open_workspace(args)
     name, enable = args.name, args.enable
@@ -192,7 +191,7 @@ def cmd_enable(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from genstudio import plugin_admin as admin
+    from genstudio.host import admin
     from genstudio.scaffold import create_plugin
 
     if args.name in admin.known_plugins():

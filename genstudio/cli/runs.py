@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from genstudio.api import PluginError
 from genstudio.cli.common import (
     EXIT_OK,
     UsageError,
@@ -21,8 +21,7 @@ from genstudio.cli.common import (
     table,
     workspace_arg,
 )
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from genstudio.training.device import DEVICES
 
 
 def add_parsers(sub: Any) -> None:
@@ -38,6 +37,23 @@ def add_parsers(sub: Any) -> None:
         help="FILE.png (a grid), FILE.npy (float32, shaped like the data) or, for tabular data, FILE.csv",
     )
     s.add_argument("--device", default="cpu", choices=DEVICES, help="device (default cpu)")
+    what = s.add_mutually_exclusive_group()
+    what.add_argument(
+        "--chain",
+        action="store_true",
+        help="the sampling process of -n samples (models with sample_chain): .npy (frames, n, ...) float32, "
+        "or .png with one row per frame (at most 10 frames, first and last included)",
+    )
+    what.add_argument(
+        "--interpolate",
+        metavar="A,B",
+        help="decode --steps latent codes from the prior draw of seed A to that of seed B (models with decode): "
+        ".npy (steps, ...) float32, or .png in one row",
+    )
+    s.add_argument("--steps", type=int, default=10, help="points along --interpolate, ends included (default 10)")
+    s.add_argument(
+        "--method", default="spherical", choices=("spherical", "linear"), help="--interpolate path (default spherical)"
+    )
     workspace_arg(s)
     s.set_defaults(handler=cmd_sample)
 
@@ -61,8 +77,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from genstudio.api import inference_mode
     from genstudio.data.grid import picture, save_png
     from genstudio.files import atomic_write
+    from genstudio.host.blame import blame
     from genstudio.runs.inference import load_model, sample_array
 
     out = Path(args.output)
@@ -79,18 +97,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: run {loaded.run.id} models tabular data; write a .csv (rows) or a .npy (codes)")
     if not tabular and suffix == ".csv":
         raise UsageError(f"-o {out}: only runs on tabular data sample to .csv; write a .png or a .npy")
+    for problem in loaded.damaged:
+        print(f"warning: {problem}", file=sys.stderr)
+    if args.chain or args.interpolate:
+        return _process(args, loaded, out, suffix)
     g = torch.Generator(device=loaded.device).manual_seed(args.seed)
     spec = loaded.model.spec
-    try:
-        with torch.no_grad():
-            chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
-        temperature = getattr(loaded.model.config, "temperature", None)  # a flow's, say
+    temperature = getattr(loaded.model.config, "temperature", None)  # a flow's, say
+    with blame("sampling (sample)", host.plugin_of_model(loaded.run.model)), inference_mode(loaded.model):
+        chunks = [loaded.model.sample(min(512, args.n - i), generator=g) for i in range(0, args.n, 512)]
         arr = np.concatenate(
             [sample_array(c, spec, offset=512 * i, temperature=temperature) for i, c in enumerate(chunks)]
         )
-    except Exception as exc:  # plugin code: say whose, without a traceback
-        plugin = host.plugin_of_model(loaded.run.model)
-        raise PluginError(f"plugin {plugin!r} failed while sampling: {type(exc).__name__}: {exc}") from exc
     if suffix == ".csv":
         from genstudio.data.tabular import write_csv
 
@@ -101,6 +119,54 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         save_png(out, picture(arr), scale=1 if arr.ndim != 4 else max(1, min(4, 64 // max(arr.shape[-2:]))))
     print(f"wrote {len(arr)} samples from run {loaded.run.id} (step {loaded.step}) to {out}")
+    return EXIT_OK
+
+
+#: Rows of a chain's picture: the first frame, the last, and evenly spaced ones between.
+CHAIN_ROWS = 10
+
+
+def _process(args: argparse.Namespace, loaded: Any, out: Path, suffix: str) -> int:
+    """``sample --chain`` and ``sample --interpolate``: what the window's Samples and Latent
+    tabs show, written to ``out``."""
+    import numpy as np
+
+    from genstudio.api import capabilities
+    from genstudio.data.grid import make_grid, save_png
+    from genstudio.files import atomic_write
+    from genstudio.runs import inference
+
+    model, run = loaded.model, loaded.run
+    caps = capabilities(model)
+    if suffix == ".csv":
+        raise UsageError(f"-o {out}: write a .npy (every frame) or a .png")
+    if args.chain:
+        if "sample_chain" not in caps:
+            raise UsageError(f"run {run.id}: the {run.model} family has no sampling chain (sample_chain)")
+        arr = inference.sample_chain(model, args.n, args.seed)  # (F, n, ...)
+        rows = sorted({round(i) for i in np.linspace(0, len(arr) - 1, min(CHAIN_ROWS, len(arr)))})
+        shown, what = arr[rows], f"a chain of {len(arr)} frames of {args.n} samples"
+    else:
+        if "decode" not in caps:
+            raise UsageError(f"run {run.id}: the {run.model} family has no decoder to interpolate with")
+        try:
+            a, b = (int(v) for v in args.interpolate.split(","))
+        except ValueError:
+            raise UsageError(f"--interpolate {args.interpolate}: give two seeds, A,B (e.g. 0,1)") from None
+        if args.steps < 2:
+            raise UsageError("--steps must be at least 2")
+        codes = inference.prior_codes(model, (a, b))
+        arr = inference.interpolate(model, codes[0], codes[1], args.steps, args.method)  # (steps, ...)
+        shown, what = arr[None], f"{args.steps} points from seed {a} to seed {b} ({args.method})"
+    if suffix == ".npy":
+        atomic_write(out, lambda f: np.save(f, arr, allow_pickle=False))
+    elif arr.ndim - (1 if args.chain else 0) != 4:
+        raise UsageError(f"-o {out}: run {run.id} does not model images; write a .npy")
+    else:
+        n_rows, n_cols = shown.shape[0], shown.shape[1]
+        grid = make_grid(shown.reshape(n_rows * n_cols, *shown.shape[2:]), nrow=n_cols)
+        save_png(out, grid, scale=max(1, min(4, 64 // max(shown.shape[-2:]))))
+    print(f"wrote {what} from run {run.id} (step {loaded.step}) to {out}")
     return EXIT_OK
 
 

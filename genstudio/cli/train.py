@@ -23,25 +23,9 @@ from genstudio.cli.common import (
     out,
     workspace_arg,
 )
+from genstudio.training.device import DEVICES
 from genstudio.training.events import format_duration, fraction_done
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-LOOP_FLAGS: list[tuple[str, type, str]] = [
-    ("--batch-size", int, "examples per step (default 128)"),
-    ("--seed", int, "random seed; the same seed and device give identical losses (default 0)"),
-    ("--val-fraction", float, "share of the data held out for validation (default 0.1)"),
-    ("--val-every", int, "steps between validations (default: 20 per run)"),
-    ("--sample-every", int, "steps between sample grids (default: 50 per run, and every 15 s)"),
-    ("--n-samples", int, "samples per grid (default 64 for images, 1000 for vectors)"),
-    ("--checkpoint-every", int, "steps between checkpoints (default: every --checkpoint-minutes)"),
-    ("--checkpoint-minutes", float, "minutes between checkpoints (default 2)"),
-    ("--keep-checkpoints", int, "checkpoints kept (default 3)"),
-    ("--eval-every", int, "steps between evaluations with --eval-metrics, plotted as eval/... (default: never)"),
-    ("--eval-metrics", str, "metrics for --eval-every, comma-separated (default fid)"),
-    ("--eval-n", int, "samples per evaluation at intervals (default 500)"),
-    ("--cpu-threads", int, "threads for work on the CPU (default: PyTorch's choice)"),
-]
+from genstudio.training.settings import DEFAULT_STEPS, setting_params
 
 
 def add_parsers(sub: Any) -> None:
@@ -86,15 +70,19 @@ def train_parser(model_cls: Any | None, models: Sequence[str]) -> argparse.Argum
                 g.add_argument(prm.flag, default=None, metavar=metavar, help=_model_help(prm))
     loop = p.add_argument_group("training")
     length = loop.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, metavar="N", help="optimisation steps (default 2000)")
+    length.add_argument("--steps", type=int, metavar="N", help=f"optimisation steps (default {DEFAULT_STEPS})")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training split")
     length.add_argument(
         "--minutes", type=float, metavar="X", help="minutes of training; the run ends by itself at the budget"
     )
-    for flag, typ, text in LOOP_FLAGS:
-        loop.add_argument(flag, type=typ, metavar={int: "N", float: "X"}.get(typ, "M[,M...]"), help=text)
-    loop.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 autocast needs CUDA (default fp32)")
-    loop.add_argument("--device", default="auto", choices=DEVICES, help="default auto: CUDA, then MPS, then CPU")
+    # every other setting from its declaration in TrainSettings: default, range and help
+    for s in setting_params():
+        text = f"{s.help} (default {s.default})".replace("%", "%%")  # argparse formats help with %
+        if s.choices:
+            loop.add_argument(s.flag, choices=s.choices, help=text)
+        else:
+            metavar = {int: "N", float: "X"}.get(s.type, "M[,M...]")
+            loop.add_argument(s.flag, type=s.type, metavar=metavar, help=text)
     output = p.add_argument_group("output")
     workspace_arg(output)
     output.add_argument("--name", help="the run's name (default MODEL-ID)")
@@ -118,19 +106,11 @@ def _model_config(model_cls: Any, args: argparse.Namespace) -> dict[str, Any]:
 def _settings(args: argparse.Namespace) -> Any:
     from genstudio.training.settings import TrainSettings
 
-    kwargs: dict[str, Any] = {
-        "steps": args.steps,
-        "epochs": args.epochs,
-        "minutes": args.minutes,
-        "device": args.device,
-    }
-    if args.precision:
-        kwargs["precision"] = args.precision
-    for flag, _, _ in LOOP_FLAGS:
-        name = flag[2:].replace("-", "_")
-        value = getattr(args, name)
+    kwargs: dict[str, Any] = {"steps": args.steps, "epochs": args.epochs, "minutes": args.minutes}
+    for s in setting_params():
+        value = getattr(args, s.name)
         if value is not None:
-            kwargs[name] = value
+            kwargs[s.name] = value
     return TrainSettings(**kwargs)
 
 
@@ -153,7 +133,7 @@ def train_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from genstudio.data import option_values, resolve_source
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     source_cls, _ = resolve_source(host, args.data)
     trainer = Trainer.new(
@@ -171,7 +151,7 @@ def train_main(argv: list[str]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     workspace = open_workspace(args)
     host = make_host(workspace)

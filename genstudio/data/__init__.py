@@ -26,7 +26,7 @@ from genstudio.api import (
 from genstudio.data import subset
 
 if TYPE_CHECKING:
-    from genstudio.plugins import PluginHost
+    from genstudio.host import PluginHost
 
 __all__ = [
     "check_finite",

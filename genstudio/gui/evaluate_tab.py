@@ -3,7 +3,7 @@
 
 Figures computed from different feature extractors sit in different columns, each headed
 by its extractor: an FID on Inception features and one on a digits classifier are not the
-same number. Evaluation runs :func:`genstudio.metrics.evaluate.evaluate_run`, as
+same number. Evaluation runs :func:`genstudio.runs.evaluation.evaluate_run`, as
 ``genstudio eval`` does, in the background.
 """
 
@@ -54,7 +54,7 @@ class Cancelled(Exception):  # noqa: N818 - what the user did, not an error
 
 def evaluate_runs(host: Any, workspace: Any, run_ids: list[int], options: dict, progress: Any, cancelled: Any) -> list:
     """Evaluate each run in turn (off the GUI thread); stops between and within runs on Cancel."""
-    from genstudio.metrics.evaluate import evaluate_run
+    from genstudio.runs.evaluation import evaluate_run
 
     reports = []
     for i, run_id in enumerate(run_ids):

@@ -34,28 +34,11 @@ from genstudio.gui.images import to_pixmap
 from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
+from genstudio.runs import inference
 
 SLIDERS = 8
 STEPS = 10
 SLIDER_RANGE = 3.0
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between rows ``a`` and ``b`` (D,) at fractions ``t`` (K,)."""
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    cos = np.clip(np.dot(a / max(na, 1e-12), b / max(nb, 1e-12)), -1.0, 1.0)
-    omega = np.arccos(cos)
-    if omega < 1e-6:
-        return (1 - t)[:, None] * a + t[:, None] * b
-    so = np.sin(omega)
-    return (np.sin((1 - t) * omega) / so)[:, None] * a + (np.sin(t * omega) / so)[:, None] * b
-
-
-def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str) -> np.ndarray:
-    t = np.linspace(0.0, 1.0, steps)
-    if method == "spherical":
-        return slerp(a, b, t)
-    return (1 - t)[:, None] * a + t[:, None] * b
 
 
 class Picture(QLabel):
@@ -304,7 +287,6 @@ class LatentTab(QWidget):
     # -- interpolation and reconstruction ----------------------------------------------------------
 
     def interpolate(self) -> None:
-        import torch
 
         method = self.method.currentText()
         real = self.endpoints.currentIndex() == 1
@@ -316,14 +298,8 @@ class LatentTab(QWidget):
         seeds = (self.first.value(), self.second.value())
 
         def run(model: Any) -> np.ndarray:
-            device = getattr(model, "device", "cpu")
-            if pair is not None:
-                z = model.encode(torch.from_numpy(pair).to(device)).float().cpu().numpy()
-            else:
-                z = np.stack([prior_sample(model, 1, torch.Generator(device=device).manual_seed(s)).cpu().numpy()[0]
-                              for s in seeds])  # fmt: skip
-            path = interpolate(z[0].reshape(-1), z[1].reshape(-1), STEPS, method).astype(np.float32)
-            return model.decode(torch.from_numpy(path).to(device)).float().cpu().numpy()
+            z = inference.encode_examples(model, pair) if pair is not None else inference.prior_codes(model, seeds)
+            return inference.interpolate(model, z[0], z[1], STEPS, method)
 
         self.access.call(run, on_result=lambda x: self.strip.show_pixels(self._picture(x)), on_error=self._failed)
 

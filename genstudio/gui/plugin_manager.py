@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from genstudio import plugin_admin as admin
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
 from genstudio.gui.workers import BackgroundError, run_in_background, stream_in_background
+from genstudio.host import admin
 
 COLUMNS = ("On", "Plugin", "Version", "Source", "Contributes", "Status")
 SOURCES = {
@@ -166,7 +166,7 @@ class PluginManagerDialog(QDialog):
     # -- the list ----------------------------------------------------------------------------
 
     def _default_host(self) -> Any:
-        from genstudio.plugins import create_plugin_manager
+        from genstudio.host import create_plugin_manager
 
         return create_plugin_manager(self.studio.workspace.root)
 

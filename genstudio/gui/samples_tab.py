@@ -37,42 +37,16 @@ from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox, ScatterView
 from genstudio.gui.workers import run_in_background
+from genstudio.runs.inference import density_grid, sample_chain
 
 CACHE = 48
 CHAIN_SAMPLES = 16
-MAX_CHAIN_FRAMES = 240
 
 
 def load_grid(npy: str) -> tuple[np.ndarray, np.ndarray]:
     """Read a logged grid's samples and make its picture (off the GUI thread)."""
     arr = np.load(npy, allow_pickle=False)
     return arr, picture(arr) if arr.ndim == 4 else arr
-
-
-def collect_chain(model: Any, n: int, seed: int) -> list[np.ndarray]:
-    import torch
-
-    frames = []
-    for frame in model.sample_chain(n, generator=torch.Generator(device=_device_of(model)).manual_seed(seed)):
-        frames.append(frame.detach().float().cpu().numpy())
-        if len(frames) >= MAX_CHAIN_FRAMES:
-            break
-    return frames
-
-
-def density_grid(model: Any, bounds: tuple[float, float, float, float], size: int = 120) -> np.ndarray:
-    import torch
-
-    x0, x1, y0, y1 = bounds
-    xs, ys = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
-    gx, gy = np.meshgrid(xs, ys)
-    pts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32, device=_device_of(model))
-    values = torch.cat([model.log_prob(chunk) for chunk in pts.split(4096)])
-    return values.float().cpu().numpy().reshape(size, size)
-
-
-def _device_of(model: Any) -> Any:
-    return getattr(model, "device", "cpu")
 
 
 class SamplesTab(QWidget):
@@ -396,7 +370,7 @@ class SamplesTab(QWidget):
         self.follow.setChecked(False)
         self.title.setText("Running the sampling process…")
         self.access.call(
-            lambda model: collect_chain(model, CHAIN_SAMPLES, seed=0),
+            lambda model: list(sample_chain(model, CHAIN_SAMPLES, seed=0)),
             on_result=self._chain_ready,
             on_error=lambda err: self.error.show_error(f"The sampling process failed: {err}", err.traceback),
         )

@@ -18,7 +18,7 @@ _warming = threading.Lock()
 
 def load_plugins(workspace: Workspace) -> Any:
     """The plugin host of ``workspace`` (its drop-in folder is the workspace's own)."""
-    from genstudio.plugins import create_plugin_manager
+    from genstudio.host import create_plugin_manager
 
     return create_plugin_manager(workspace.root)
 

@@ -2,7 +2,7 @@
 loss curves.
 
 The session belongs to the :class:`~genstudio.gui.state.Studio`, which drives the same
-:class:`~genstudio.training.loop.Trainer` as ``genstudio train``; this tab holds the settings,
+:class:`~genstudio.runs.trainer.Trainer` as ``genstudio train``; this tab holds the settings,
 shows what the studio says, and adds no training logic. Its buttons are the Run menu's
 actions (:class:`~genstudio.gui.menus.RunActions`), so both are enabled together.
 """
@@ -34,10 +34,21 @@ from genstudio.gui.menus import RunActions
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox, bind
 from genstudio.training.events import format_duration, fraction_done
+from genstudio.training.settings import DEFAULT_STEPS, setting_param
 
 #: The Length selector's units and the value each starts at.
-LENGTH_DEFAULTS = {"steps": 2000, "epochs": 20, "minutes": 10}
+LENGTH_DEFAULTS = {"steps": DEFAULT_STEPS, "epochs": 20, "minutes": 10}
 FIGURES_EVERY_S = 0.25
+
+
+def setting_spin(name: str, top: int = 2**31 - 1) -> QSpinBox:
+    """A spin box for an integer setting: its range, default and tooltip from TrainSettings."""
+    p = setting_param(name)
+    box = QSpinBox()
+    box.setRange(int(p.min or 0), int(min(p.max if p.max is not None else top, top)))
+    box.setValue(int(p.default))
+    box.setToolTip(p.help[:1].upper() + p.help[1:])
+    return box
 
 
 class TrainingTab(QWidget):
@@ -67,13 +78,12 @@ class TrainingTab(QWidget):
         self.length.setRange(1, 100_000_000)
         self.length.setValue(LENGTH_DEFAULTS["steps"])
         self.length_unit.currentTextChanged.connect(lambda unit: self.length.setValue(LENGTH_DEFAULTS[unit]))
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 65536)
-        self.batch_size.setValue(128)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        # the settings' ranges, defaults and help come from their declarations in TrainSettings
+        self.batch_size = setting_spin("batch_size")
+        self.seed = setting_spin("seed")
         self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.device.addItems(list(setting_param("device").choices))
+        self.device.setCurrentText(setting_param("device").default)
         cores = os.cpu_count() or 1
         self.cpu_threads = QSpinBox()
         self.cpu_threads.setRange(1, max(1, cores))
@@ -82,13 +92,14 @@ class TrainingTab(QWidget):
         self.cpu_threads.setToolTip(
             "Threads for training on the CPU. By default one core is left to the window, so it stays responsive."
         )
-        self.eval_every = QSpinBox()
-        self.eval_every.setRange(0, 100_000_000)
+        self.eval_every = setting_spin("eval_every", top=100_000_000)
         self.eval_every.setSingleStep(100)
         self.eval_every.setSpecialValueText("never")
         self.eval_every.setToolTip("Steps between evaluations with the metrics below, plotted as eval/… (never: 0)")
-        self.eval_metrics = QLineEdit("fid")
-        self.eval_metrics.setToolTip("Metrics for the evaluations at intervals, comma-separated (on 500 samples)")
+        self.eval_metrics = QLineEdit(setting_param("eval_metrics").default)
+        self.eval_metrics.setToolTip(
+            f"Metrics for the evaluations at intervals, comma-separated (on {setting_param('eval_n').default} samples)"
+        )
 
         length_row = QHBoxLayout()
         length_row.addWidget(self.length, 1)
@@ -152,7 +163,7 @@ class TrainingTab(QWidget):
             device=self.device.currentText(),
             cpu_threads=self.cpu_threads.value(),
             eval_every=self.eval_every.value(),
-            eval_metrics=self.eval_metrics.text().strip() or "fid",
+            eval_metrics=self.eval_metrics.text().strip() or setting_param("eval_metrics").default,
         )
 
     # -- control ------------------------------------------------------------------------------

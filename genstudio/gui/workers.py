@@ -4,7 +4,7 @@
   error on the GUI thread (:func:`start_thread`: in a thread of its own, for start-up);
   :func:`stream_in_background` does the same for an iteration, delivering each item as it
   comes (pip's output, line by line).
-- :class:`TrainingSession` drives a :class:`~genstudio.training.loop.Trainer`'s event
+- :class:`TrainingSession` drives a :class:`~genstudio.runs.trainer.Trainer`'s event
   generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
   signals) and re-emits its events as signals on the GUI thread. The loop already bounds
   its events in time (about 20 progress events a second); pictures of sample grids are
@@ -219,7 +219,7 @@ def new_trainer(
     host: Any, workspace: Any, family: str, dataset: Any, options: dict, config: dict, settings: Any
 ) -> Any:
     """Prepare a new run (off the GUI thread: it opens the store and imports torch's pieces)."""
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     warm_up_torch()  # before the loop starts, not during its first steps
     import_thread_pool()
@@ -229,7 +229,7 @@ def new_trainer(
 
 def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -> Any:
     """Prepare to continue a run from its last checkpoint (off the GUI thread)."""
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     warm_up_torch()
 

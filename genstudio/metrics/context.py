@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from genstudio import api
 from genstudio.api import ConfigError, DataSpec, PluginError
 from genstudio.files import atomic_write, atomic_write_text
+from genstudio.host.blame import blame
 from genstudio.metrics import core
 
 STATS_VERSION = 1
@@ -32,12 +34,8 @@ Progress = Callable[[str, int, int], None]
 
 def call_model(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the model's ``what`` method; what it raises becomes a :class:`PluginError` saying so."""
-    try:
+    with blame(f"calling {what}()"):
         return fn(*args, **kwargs)
-    except PluginError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"the model's {what}() failed: {type(exc).__name__}: {exc}") from exc
 
 
 def as_progress(progress: Callable[..., None] | None) -> Progress:
@@ -98,7 +96,7 @@ class StatsCache:
 # The evaluation context
 
 
-class EvalContext:
+class EvalContext(api.EvalContext):
     """What metrics compute from. Every property is computed on first use, then kept.
 
     ``real_x`` are the held-out real examples (as the dataset stores them), ``train_x`` the
@@ -149,6 +147,9 @@ class EvalContext:
         g = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
         g.manual_seed(self.seed + offset)
         return g
+
+    def computed(self, key: str) -> Any | None:
+        return self._memo.get(key)
 
     def _once(self, key: str, make: Callable[[], Any]) -> Any:
         if key not in self._memo:

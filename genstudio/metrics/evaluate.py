@@ -2,9 +2,9 @@
 
 Two entry points:
 
-- :func:`evaluate_run` evaluates a run's newest checkpoint against its held-out split (the
-  run's validation split, as :func:`genstudio.training.loop.split_indices` draws it) and
-  stores every result in the run store with the extractor's identity and the sample count;
+- :func:`genstudio.runs.evaluation.evaluate_run` evaluates a run's newest checkpoint against
+  its held-out split and stores every result in the run store (it lives with the runs, the
+  layer above this one);
 - :func:`evaluate_model` evaluates a model object already in memory (the training loop calls
   it at intervals; :meth:`EvalReport.scalars` gives ``{key: value}`` to log as scalars).
 
@@ -27,8 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from genstudio.api import ConfigError, Dataset, DataSpec, GenStudioError, LoadContext, PluginError, capabilities
-from genstudio.files import atomic_write
+from genstudio.api import (
+    ConfigError,
+    Dataset,
+    DataSpec,
+    GenStudioError,
+    LoadContext,
+    PluginError,
+    capabilities,
+    inference_mode,
+)
+from genstudio.host.blame import PluginFailure, blame
 from genstudio.metrics.context import EvalContext, StatsCache, as_progress, has_logits
 
 __all__ = [
@@ -40,7 +49,6 @@ __all__ = [
     "build_extractor",
     "default_extractor",
     "evaluate_model",
-    "evaluate_run",
     "evaluate_scalars",
 ]
 
@@ -166,17 +174,9 @@ def _missing(requires: Iterable[str], *, caps: set[str], extractor: Any, why_no_
 @contextlib.contextmanager
 def _inference(model: Any, device: torch.device, seed: int) -> Iterator[None]:
     """Eval mode, no gradients, a seeded global RNG that is restored afterwards."""
-    was_training = isinstance(model, torch.nn.Module) and model.training
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
+    with inference_mode(model, device):
         torch.manual_seed(seed)
-        if isinstance(model, torch.nn.Module):
-            model.eval()
-        try:
-            yield
-        finally:
-            if was_training:
-                model.train()
+        yield
 
 
 def evaluate_model(
@@ -275,22 +275,19 @@ def evaluate_model(
                 continue
             metric = cls()
             try:
-                values = metric.compute(ctx)
-            except PluginError:  # the model or an extractor broke: an error, not a skip
+                with blame(f"computing metric {name!r}", host.metrics.owner(name), passthrough=(GenStudioError,)):
+                    values = metric.compute(ctx)
+            except PluginError:  # the model, an extractor or the metric broke: an error, not a skip
                 raise
             except GenStudioError as exc:
                 skipped[name] = str(exc)
                 continue
-            except Exception as exc:
-                raise PluginError(
-                    f"metric {name!r} (plugin {host.metrics.owner(name)!r}) failed: {type(exc).__name__}: {exc}"
-                ) from exc
             uses = bool({"features", "logits"} & set(cls.requires))
             details = dict(ctx.details.get(name, {}))
             if uses:
                 details.setdefault("extractor_name", ex.name)
                 details.setdefault("n_real", len(real_x))
-                if "real" in ctx._memo:
+                if ctx.computed("real") is not None:
                     details.setdefault("real_stats_cached", bool(ctx.real["cached"]))
             results.append(
                 MetricResult(
@@ -312,7 +309,7 @@ def evaluate_model(
         n_real=len(real_x),
         seconds=time.time() - started,
         notes=notes,
-        samples=ctx._memo.get("samples"),
+        samples=ctx.computed("samples"),
     )
 
 
@@ -336,88 +333,10 @@ def build_extractor(
             raise ConfigError(f"--extractor {name}: {reason}")
         return None, reason
     try:
-        ex = cls(spec, device, LoadContext(cache_dir=Path(cache_dir) if cache_dir is not None else None))
+        with blame(f"loading feature extractor {name!r}", host.extractors.owner(name), passthrough=(GenStudioError,)):
+            ex = cls(spec, device, LoadContext(cache_dir=Path(cache_dir) if cache_dir is not None else None))
     except GenStudioError as exc:
-        if explicit:
+        if explicit or isinstance(exc, PluginFailure):
             raise
         return None, str(exc)
-    except Exception as exc:
-        raise PluginError(
-            f"feature extractor {name!r} (plugin {host.extractors.owner(name)!r}) failed to load: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
     return ex, ""
-
-
-def evaluate_run(
-    host: Any,
-    workspace: Any,
-    run_ref: int | str,
-    *,
-    metrics: Iterable[str] | None = None,
-    n: int = DEFAULT_N,
-    extractor: str | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    progress: Callable[..., None] | None = None,
-    store: bool = True,
-    batch_size: int | None = None,
-) -> EvalReport:
-    """Evaluate a run's newest checkpoint against its held-out split; store the results
-    (:meth:`RunStore.add_metric`, at the checkpoint's step) unless ``store`` is false."""
-    from genstudio.data.splits import dataset_split
-    from genstudio.runs.inference import load_model, load_run_data
-    from genstudio.runs.store import RunStore
-    from genstudio.training.settings import TrainSettings
-
-    loaded = load_model(host, workspace, run_ref, device=device)
-    run = loaded.run
-    report_progress = as_progress(progress)
-    data = load_run_data(host, workspace, run, progress=lambda d, t: report_progress("loading data", d, t))
-    settings = TrainSettings.from_dict(run.settings)
-    train_index, val_index = dataset_split(data, settings.val_fraction, settings.seed)
-    report = evaluate_model(
-        host,
-        loaded.model,
-        data,
-        metrics=metrics,
-        n=n,
-        extractor=extractor,
-        train_index=train_index,
-        val_index=val_index,
-        device=loaded.device,
-        seed=seed,
-        cache_dir=workspace.cache_dir,
-        progress=progress,
-        batch_size=batch_size,
-    )
-    report.step, report.run_id = loaded.step, run.id
-    memo = next((r for r in report.results if r.metric == "memo"), None)
-    if memo is not None and report.samples is not None:
-        memo.details["pairs_file"] = str(_save_pairs(workspace.run_dir(run.id), loaded.step, memo, report, data))
-    if store:
-        rs = RunStore(workspace)
-        try:
-            for r in report.results:
-                details = {**r.details, "title": r.title, "seed": seed, "n_real": r.details.get("n_real")}
-                rs.add_metric(run.id, loaded.step, r.metric, r.values, extractor=r.extractor, n=r.n, details=details)
-        finally:
-            rs.close()
-    return report
-
-
-def _save_pairs(folder: Path, step: int, memo: MetricResult, report: EvalReport, data: Dataset) -> Path:
-    """The closest (sample, training example) pairs as ``eval/memo-<step>.npz``: ``samples``
-    and ``train`` ``(k, *shape)`` float32, ``train_index`` (into the dataset) and ``distance``."""
-    pairs = memo.details.get("closest", [])
-    samples = report.samples[[p["sample"] for p in pairs]] if report.samples is not None else np.zeros(0)
-    idx = np.array([p["train_index"] for p in pairs], dtype=np.int64)
-    arrays = {
-        "samples": samples.astype(np.float32),
-        "train": data.as_float(idx) if len(idx) else np.zeros(0, np.float32),
-        "train_index": idx,
-        "distance": np.array([p["distance"] for p in pairs], dtype=np.float64),
-    }
-    path = folder / "eval" / f"memo-{step:09d}.npz"
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-    return path

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from genstudio.api import ConfigError, Dataset, PluginError, capabilities
+from genstudio.api import ConfigError, Dataset, PluginError, capabilities, inference_mode
 from genstudio.files import atomic_write_text
+from genstudio.host.blame import blame
 
 SCORES = ("log_prob", "recon_error")
 
@@ -50,28 +51,20 @@ def score_dataset(
         )
     dev = torch.device(device) if device is not None else getattr(model, "device", torch.device("cpu"))
     out = {k: np.empty(len(data), np.float64) for k in kinds}
-    was_training = isinstance(model, torch.nn.Module) and model.training
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
+    with inference_mode(model, dev):
         torch.manual_seed(seed)  # stochastic estimators (importance sampling) repeat exactly
-        if isinstance(model, torch.nn.Module):
-            model.eval()
-        try:
-            for start in range(0, len(data), batch_size):
-                stop = min(start + batch_size, len(data))
-                x = torch.from_numpy(data.as_float(slice(start, stop))).to(dev)
-                if "log_prob" in out:
-                    out["log_prob"][start:stop] = _call(model.log_prob, x, "log_prob").reshape(-1)
-                if "recon_error" in out:
-                    rec = torch.as_tensor(_call(model.reconstruct, x, "reconstruct", raw=True)).float()
-                    if rec.shape != x.shape:
-                        raise PluginError(f"reconstruct returned shape {tuple(rec.shape)} for input {tuple(x.shape)}")
-                    out["recon_error"][start:stop] = (rec - x).pow(2).flatten(1).mean(1).double().cpu().numpy()
-                if progress is not None:
-                    progress(stop, len(data))
-        finally:
-            if was_training:
-                model.train()
+        for start in range(0, len(data), batch_size):
+            stop = min(start + batch_size, len(data))
+            x = torch.from_numpy(data.as_float(slice(start, stop))).to(dev)
+            if "log_prob" in out:
+                out["log_prob"][start:stop] = _call(model.log_prob, x, "log_prob").reshape(-1)
+            if "recon_error" in out:
+                rec = torch.as_tensor(_call(model.reconstruct, x, "reconstruct", raw=True)).float()
+                if rec.shape != x.shape:
+                    raise PluginError(f"reconstruct returned shape {tuple(rec.shape)} for input {tuple(x.shape)}")
+                out["recon_error"][start:stop] = (rec - x).pow(2).flatten(1).mean(1).double().cpu().numpy()
+            if progress is not None:
+                progress(stop, len(data))
     for key, values in out.items():
         if not np.isfinite(values).all():
             bad = int(np.flatnonzero(~np.isfinite(values))[0])
@@ -80,10 +73,8 @@ def score_dataset(
 
 
 def _call(fn: Callable[[torch.Tensor], Any], x: torch.Tensor, what: str, raw: bool = False) -> Any:
-    try:
+    with blame(f"calling {what}()"):
         y = fn(x)
-    except Exception as exc:
-        raise PluginError(f"the model's {what} failed: {type(exc).__name__}: {exc}") from exc
     if raw:
         return y
     return torch.as_tensor(y).double().cpu().numpy()

@@ -24,7 +24,7 @@ def run_trial(
     and ``.step``. ``tag`` (``{"study": ..., "trial": ...}``) is kept in the run's settings
     under ``"sweep"``, so the run says which trial it was; its repeat command is the usual one.
     Raises :class:`~genstudio.api.GenStudioError` for a configuration the family refuses."""
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     trainer = Trainer.new(
         host, workspace, model, dataset, data_options=data_options, config=config, settings=settings, name=name

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,24 +138,52 @@ def load_checkpoint(json_path: str | Path, device: Any = "cpu") -> tuple[Any, di
     try:
         sidecar = json.loads(json_path.read_text())
         tensor_path = json_path.with_name(sidecar["tensors"])
-        if tensor_path.stat().st_size != sidecar["tensors_bytes"]:
-            raise CheckpointError(f"{tensor_path}: size differs from the one recorded; the file is damaged")
+        size = tensor_path.stat().st_size
+        if size != sidecar["tensors_bytes"]:
+            raise CheckpointError(
+                f"{json_path}: damaged checkpoint: {tensor_path.name} holds {size} bytes, "
+                f"not the {sidecar['tensors_bytes']} recorded (truncated?)"
+            )
         tensors = load_file(str(tensor_path), device=str(device))
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, SafetensorError) as exc:
-        raise CheckpointError(f"{json_path}: cannot read this checkpoint ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise CheckpointError(
+            f"{json_path}: damaged checkpoint: cannot read it ({type(exc).__name__}: {exc})"
+        ) from None
     return unflatten_state(tensors, sidecar["state"]), sidecar
+
+
+@dataclass
+class Found:
+    """What :func:`latest_intact` found: the newest checkpoint that loads (``loaded`` is
+    ``(state, sidecar)``, or ``None`` when there is none) and why each newer one did not."""
+
+    loaded: tuple[Any, dict[str, Any]] | None
+    path: Path | None
+    damaged: list[str] = field(default_factory=list)
+    """One message per damaged checkpoint, newest first, naming its file and the damage."""
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.loaded[1] if self.loaded is not None else {}
+
+
+def latest_intact(folder: str | Path, device: Any = "cpu") -> Found:
+    """The newest checkpoint in ``folder`` that loads, naming the damaged ones skipped on the
+    way (a truncated tensor file, an unreadable sidecar)."""
+    damaged: list[str] = []
+    for _, path in reversed(list_checkpoints(folder)):
+        try:
+            return Found(load_checkpoint(path, device), path, damaged)
+        except CheckpointError as exc:
+            damaged.append(f"{exc}; skipped")
+    return Found(None, None, damaged)
 
 
 def load_latest(folder: str | Path, device: Any = "cpu") -> tuple[Any, dict[str, Any]] | None:
     """The newest checkpoint in ``folder`` that loads, or ``None``."""
-    for _, path in reversed(list_checkpoints(folder)):
-        try:
-            return load_checkpoint(path, device)
-        except CheckpointError:
-            continue
-    return None
+    return latest_intact(folder, device).loaded
 
 
 def prune(folder: str | Path, keep: int) -> list[Path]:
@@ -172,7 +201,9 @@ def prune(folder: str | Path, keep: int) -> list[Path]:
 
 
 __all__ = [
+    "Found",
     "flatten_state",
+    "latest_intact",
     "list_checkpoints",
     "load_checkpoint",
     "load_latest",

@@ -1,21 +1,30 @@
-"""Choosing the training device."""
+"""Choosing the training device. Importing this module does not import torch (the command
+line's flags and the window's form read :data:`DEVICES` from here)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from genstudio.api import ConfigError
 
+if TYPE_CHECKING:
+    import torch
+
+#: The devices a person can name; ``auto`` picks CUDA, then MPS, then the CPU. The one list.
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; a named device that is missing is refused."""
+    import torch
+
     name = (name or "auto").strip().lower()
     base = name.split(":")[0]
     if base not in DEVICES:
@@ -36,6 +45,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 def describe(device: torch.device, threads: int | None = None) -> str:
     """A name for the user: the GPU's name for CUDA; for the CPU, ``threads`` (default: the
     number PyTorch uses now)."""
+    import torch
+
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"

@@ -97,7 +97,7 @@ def prepare_model(world: World, model: Any) -> None:
         for tensor in model.state_dict().values():
             if isinstance(tensor, torch.Tensor):
                 dist.broadcast(tensor, src=0)
-    for _, optimizer in model._stateful_attributes():
+    for _, optimizer in model.optimizers():
         if isinstance(optimizer, torch.optim.Optimizer):
             optimizer.register_step_pre_hook(_average_gradients)
 

@@ -1,78 +1,77 @@
-"""Settings of a training run: how to train, as opposed to what (the model's Config)."""
+"""Settings of a training run: how to train, as opposed to what (the model's Config).
+
+Declared once, with :func:`genstudio.api.param` like a model's Config: the CLI's flags
+(``genstudio train``), the window's Training form and the validation all come from these
+declarations (:func:`setting_params`). The run's length (steps, epochs or minutes) is the one
+setting that is not a plain value: exactly one of the three, or none for :data:`DEFAULT_STEPS`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from genstudio.api import ConfigError
+from genstudio.api import ConfigError, Param, param, params
+from genstudio.training.device import DEVICES
 
 DEFAULT_STEPS = 2000
+#: Settings without a command-line flag or a place in the window's form.
+HIDDEN = ("event_rate",)
 
 
 @dataclass
 class TrainSettings:
-    """How to train, as opposed to what (the model's Config). Every field is a CLI flag."""
+    """How to train, as opposed to what (the model's Config)."""
 
     steps: int | None = None
-    """Optimisation steps; with neither steps nor epochs, :data:`DEFAULT_STEPS`."""
+    """Optimisation steps; with neither steps, epochs nor minutes, :data:`DEFAULT_STEPS`."""
     epochs: int | None = None
     """Passes over the training split (the last partial batch of each is dropped)."""
     minutes: float | None = None
     """Minutes of training (pauses not counted); the run ends by itself at the budget."""
-    batch_size: int = 128
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    """``fp32``, or ``bf16`` (autocast, CUDA only)."""
-    val_fraction: float = 0.1
-    """Share of the data held out for validation (and evaluation)."""
-    val_every: int = 0
-    """Steps between validations; 0 = 20 times per run, fewer where that would take over 1%
-    of the run's time."""
-    sample_every: int = 0
-    """Steps between sample grids; 0 = 50 times per run, and at least every 15 s, fewer where
-    that would take over 0.5% of the run's time."""
-    n_samples: int = 0
-    """Samples per grid; 0 = 64 for images, 1,000 for vectors."""
-    checkpoint_every: int = 0
-    """Steps between checkpoints; 0 = every ``checkpoint_minutes``."""
-    checkpoint_minutes: float = 2.0
-    keep_checkpoints: int = 3
-    eval_every: int = 0
-    """Steps between evaluations with the project's metrics (``eval/<key>`` scalars); 0 = never."""
-    eval_metrics: str = "fid"
-    """Comma-separated metric names for ``eval_every`` (those that do not apply are left out)."""
-    eval_n: int = 500
-    """Samples per evaluation at intervals: few, so it stays a small share of the run."""
-    cpu_threads: int = 0
-    """Threads for CPU work (torch.set_num_threads); 0 = PyTorch's default."""
-    event_rate: float = 20.0
-    """Most progress events per second."""
+    batch_size: int = param(128, min=1, max=65536, help="examples per step")
+    seed: int = param(0, min=0, max=2**31 - 1, help="random seed; the same seed and device give identical losses")
+    device: str = param("auto", choices=DEVICES, help="auto: CUDA, then MPS, then the CPU")
+    precision: str = param("fp32", choices=("fp32", "bf16"), help="bf16 autocast needs CUDA")
+    val_fraction: float = param(0.1, min=0.0, max=1.0, help="share of the data held out for validation, below 1")
+    val_every: int = param(0, min=0, help="steps between validations (0: 20 per run, at most 1% of its time)")
+    sample_every: int = param(
+        0, min=0, help="steps between sample grids (0: 50 per run and every 15 s, at most 0.5% of its time)"
+    )
+    n_samples: int = param(0, min=0, max=100_000, help="samples per grid (0: 64 for images, 1000 for vectors)")
+    checkpoint_every: int = param(0, min=0, help="steps between checkpoints (0: every --checkpoint-minutes)")
+    checkpoint_minutes: float = param(2.0, min=0.0, help="minutes between checkpoints (the first comes within 30 s)")
+    keep_checkpoints: int = param(3, min=1, help="checkpoints kept")
+    eval_every: int = param(
+        0, min=0, help="steps between evaluations with --eval-metrics, plotted as eval/... (0: never)"
+    )
+    eval_metrics: str = param("fid", help="metrics for --eval-every, comma-separated")
+    eval_n: int = param(500, min=10, max=1_000_000, help="samples per evaluation at intervals")
+    cpu_threads: int = param(0, min=0, help="threads for work on the CPU (0: PyTorch's choice)")
+    event_rate: float = param(20.0, min=1e-3, help="most progress events per second")
 
     def validate(self) -> TrainSettings:
+        """Check every setting against its declaration; raises :class:`ConfigError` naming the flag."""
         if sum(v is not None for v in (self.steps, self.epochs, self.minutes)) > 1:
             raise ConfigError("give one of --steps, --epochs or --minutes, not several")
-        checks = [
+        length = [
             ("steps", self.steps is None or self.steps >= 1, "at least 1"),
             ("epochs", self.epochs is None or self.epochs >= 1, "at least 1"),
             ("minutes", self.minutes is None or 0 < self.minutes <= 1e6, "positive"),
-            ("batch_size", self.batch_size >= 1, "at least 1"),
-            ("seed", self.seed >= 0, "0 or more"),
-            ("precision", self.precision in ("fp32", "bf16"), "fp32 or bf16"),
-            ("val_fraction", 0.0 <= self.val_fraction < 1.0, "in [0, 1)"),
-            ("n_samples", 0 <= self.n_samples <= 100_000, "in [0, 100000]"),
-            ("keep_checkpoints", self.keep_checkpoints >= 1, "at least 1"),
-            ("eval_every", self.eval_every >= 0, "0 (never) or more"),
-            ("eval_n", 10 <= self.eval_n <= 1_000_000, "in [10, 1000000]"),
-            ("cpu_threads", self.cpu_threads >= 0, "0 (the default) or more"),
-            ("event_rate", self.event_rate > 0, "positive"),
+            # a held-out share of 1 would leave nothing to train on
+            ("val_fraction", self.val_fraction < 1.0, "below 1"),
         ]
-        for name, ok, allowed in checks:
+        for name, ok, allowed in length:
             if not ok:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')}: {getattr(self, name)!r} is not allowed; it must be {allowed}"
-                )
+                raise ConfigError(f"{_flag(name)}: {getattr(self, name)!r} is not allowed; it must be {allowed}")
+        for p in setting_params(hidden=True):
+            value = getattr(self, p.name)
+            if p.name == "device":  # a device may be indexed, cuda:1; resolve_device checks the rest
+                continue
+            try:
+                setattr(self, p.name, p.validate(value))
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace(f"{p.name}:", f"{p.flag}:", 1)) from None
         return self
 
     @property
@@ -87,3 +86,18 @@ class TrainSettings:
     def from_dict(cls, d: dict[str, Any]) -> TrainSettings:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def setting_params(hidden: bool = False) -> list[Param]:
+    """The settings as the CLI's flags and the window's form show them (all but the run's
+    length), with their defaults, ranges and help; ``hidden`` adds those with no flag."""
+    return [p for p in params(TrainSettings, declared_only=True) if hidden or p.name not in HIDDEN]
+
+
+def setting_param(name: str) -> Param:
+    """One setting's declaration."""
+    return next(p for p in setting_params(hidden=True) if p.name == name)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -96,7 +96,6 @@ def test_train_without_a_model_lists_the_families(ws, capsys):
         (["train", "vae", "--data", "/no/such/file.npy"], "/no/such/file.npy: no such file or folder"),
         (["train", "vae", "--data", "moons", "--data-option", "size=3"], "moons has no option 'size'"),
         (["train", "vae", "--data", "digits", "--steps", "3", "--epochs", "2"], "not allowed with argument"),
-        (["train", "vae", "--data", "digits", "--device", "cuda"], "CUDA is not available"),
         (["resume", "42"], "no run '42'"),
         (["sample", "1", "-o", "x.gif"], "write a .png (a grid) or a .npy"),
         (["runs", "show", "nothing"], "no run 'nothing'"),
@@ -109,6 +108,15 @@ def test_usage_errors_and_bad_input_exit_2_with_a_message(ws, capsys, args, mess
     assert code == 2
     assert err.startswith("genstudio: error: ") and message in err
     assert "Traceback" not in err + out
+
+
+def test_asking_for_cuda_where_there_is_none_is_a_usage_error(ws, capsys, monkeypatch):
+    import torch
+
+    # whether or not this machine has a GPU: the message for one that has none
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, out, err = run(capsys, "train", "vae", "--data", "digits", "--device", "cuda")
+    assert code == 2 and "CUDA is not available" in err and "Traceback" not in err + out
 
 
 def test_train_json_prints_one_object_per_event_and_a_last_run_line(ws, capsys):

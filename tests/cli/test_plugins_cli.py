@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from genstudio.cli import main
-from genstudio.plugin_admin import disabled_plugins, state_path
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
+from genstudio.host.admin import disabled_plugins, state_path
 from tests.plugin_env import build_wheel, layered_env, offline_env
 
 
@@ -226,5 +226,5 @@ def test_a_family_that_fails_to_sample_is_named(tmp_path, capsys, config, monkey
     monkeypatch.setattr(TinyModel, "sample", broken)
     code, _, err = run(capsys, "sample", "1", "-o", str(tmp_path / "x.npy"), "--workspace", str(ws))
     assert code == 2
-    assert "plugin 'tiny_models' failed while sampling: RuntimeError: no samples today" in err
+    assert "plugin 'tiny_models' failed while sampling (sample): RuntimeError: no samples today" in err
     assert "Traceback" not in err

@@ -71,8 +71,8 @@ def test_sample_arrays_and_metrics_name_the_samples_and_the_temperature():
 
 def test_metrics_refuse_non_finite_samples_naming_them():
     from genstudio.api import Dataset
+    from genstudio.host import create_plugin_manager
     from genstudio.metrics.evaluate import evaluate_model
-    from genstudio.plugins import create_plugin_manager
 
     class Broken:
         spec = DataSpec("vector", (2,), 40)

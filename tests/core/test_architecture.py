@@ -52,3 +52,18 @@ def test_the_api_stands_alone():
 def test_the_contracts_hold():
     out = subprocess.run([str(Path(sys.prefix) / "bin" / "lint-imports")], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_module_has_a_layer():
+    rule = next(c for c in contracts().values() if c["type"] == "layers")
+    assert rule["containers"] == ["genstudio"]
+    named = {
+        f"genstudio.{part.strip().strip('()')}"
+        for layer in rule["layers"]
+        for part in layer.replace(":", "|").split("|")
+    }
+    assert top_level_modules() <= named, top_level_modules() - named
+    # the order DESIGN.md gives: the plugin contract at the bottom, the front ends at the top
+    order = [layer.split("|")[0].strip() for layer in rule["layers"]]
+    assert order.index("cli") < order.index("runs") < order.index("training") < order.index("data")
+    assert order[-1] == "api"

@@ -20,7 +20,7 @@ from genstudio.data import catalogue as cat
 from genstudio.data import load_dataset
 from genstudio.data.download import MARKER, MIRROR_ENV, datasets_dir, fetch, is_present
 from genstudio.data.splits import own_test_index, split_counts
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 from tests.data_server import Behaviour, md5, serve
 
 

@@ -10,7 +10,7 @@ import pytest
 from genstudio.api import ConfigError, DataError, LoadContext
 from genstudio.data import load_dataset, option_values, parse_options, resolve_source
 from genstudio.data.datasets import TOYS, Digits, Shapes, ShapesOptions, ToyOptions
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 
 
 @pytest.fixture(scope="module")

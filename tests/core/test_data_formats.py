@@ -21,7 +21,7 @@ from genstudio.api import DataError, LoadContext
 from genstudio.data import MAX_IMAGE_PIXELS, load_dataset, parse_options, resolve_source
 from genstudio.data import images as images_module
 from genstudio.data.formats import CsvFile, IdxFile, ImageFolder, NumpyFile
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from genstudio.api import DataError, Dataset, DataSpec
 from genstudio.cli import main
 from genstudio.data import load_dataset
 from genstudio.data.splits import TEST, dataset_split, own_test_index, split_counts, split_indices
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 from genstudio.testing import train
 
 
@@ -158,12 +158,12 @@ def test_training_validates_on_the_own_test_split(gs_host, gs_workspace, tmp_pat
     tr, va = dataset_split(data, 0.5, 0)
     assert len(tr) == 32 and list(va) == list(range(32, 40))
     assert len(split_indices(40, 0.5, 0)[0]) == 20
-    x_tr, _, x_va, _ = trainer._device_data()
-    assert len(x_tr) == 32 and np.allclose(x_va.cpu().numpy(), x[32:])
+    loop = trainer.loop
+    assert len(loop.batches.x) == 32 and np.allclose(loop.x_val.cpu().numpy(), x[32:])
 
 
 def test_eval_compares_with_the_own_test_split(gs_host, gs_workspace, tmp_path):
-    from genstudio.metrics.evaluate import evaluate_run
+    from genstudio.runs.evaluation import evaluate_run
 
     idx_set(tmp_path / "set", "train", 40)
     idx_set(tmp_path / "set", "t10k", 12, offset=5)

@@ -15,9 +15,9 @@ import torch
 
 from genstudio.api import ConfigError, DataSpec, LoadContext
 from genstudio.data import load_dataset
+from genstudio.data.splits import split_indices
 from genstudio.metrics import inception as inc
 from genstudio.metrics.extractors import ClassifierExtractor, InceptionExtractor, RawExtractor
-from genstudio.training.loop import split_indices
 
 RGB32 = DataSpec("image", (3, 32, 32), 10)
 GREY32 = DataSpec("image", (1, 32, 32), 10)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genstudio import plugin_admin as admin
-from genstudio.plugin_admin import Installer, InstallTarget, PipRun, make_preview
+from genstudio.host import admin
+from genstudio.host.admin import Installer, InstallTarget, PipRun, make_preview
 
 try:
     import tomllib

@@ -87,10 +87,13 @@ def test_a_dead_runs_status_reads_interrupted(tmp_path):
     assert store.get_run(run.id).live_status == "running"
 
 
-def _writer(root: str, n: int) -> None:
+def _writer(root: str, n: int, half_written: object, half_read: object) -> None:
     store = RunStore(Workspace(root))
     run = store.get_run(1)
     for i in range(n):
+        if i == n // 2:  # wait, mid-run, until the reader has looked: a read during the writing, for sure
+            half_written.set()
+            half_read.wait(60)
         store.log_scalars(run.id, [(i, "loss", float(i), float(i))])
         store.update_run(run.id, step=i)
 
@@ -98,17 +101,26 @@ def _writer(root: str, n: int) -> None:
 def test_another_process_reads_while_a_run_writes(tmp_path):
     store = RunStore(Workspace(tmp_path))
     new_run(store)
-    proc = multiprocessing.get_context("spawn").Process(target=_writer, args=(str(tmp_path), 400))
+    ctx = multiprocessing.get_context("spawn")
+    half_written, half_read = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(tmp_path), 400, half_written, half_read))
     proc.start()
     seen = []
-    while proc.is_alive():
+    while proc.is_alive() or not seen:
+        if half_written.is_set() and not half_read.is_set():
+            # the writer is waiting half-way: the reader sees exactly the first half
+            steps = store.scalars(1, ["loss"])["loss"][0]
+            assert steps.tolist() == list(range(200)) and store.get_run(1).step == 199
+            seen.append(len(steps))
+            half_read.set()
         steps = store.scalars(1, ["loss"])["loss"][0]
         # what a reader sees is always a prefix of what was written, never a torn row
         assert steps.tolist() == list(range(len(steps)))
         seen.append(len(steps))
         store.list_runs()
     proc.join()
-    assert proc.exitcode == 0
+    assert proc.exitcode == 0 and half_read.is_set()
+    assert seen == sorted(seen) and 200 in seen  # reads during the writing, each a longer prefix
     assert store.count_scalars(1) == 400
     assert store.integrity_check() == "ok"
 

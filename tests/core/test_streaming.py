@@ -90,10 +90,16 @@ def test_a_lowered_budget_streams_and_training_sees_every_example(
     data = load_dataset(gs_host, str(path), cache_dir=gs_workspace.cache_dir)
     assert needs_streaming(data.x)
     epochs = 2
-    trainer, events = train(gs_host, gs_workspace, "tiny", data, epochs=epochs, batch_size=16, val_fraction=0.0)
+    _, events = train(gs_host, gs_workspace, "tiny", data, epochs=epochs, batch_size=16, val_fraction=0.0)
     assert events[-1].status == "finished", events[-1]
-    x_train, *_ = trainer._device_data()
-    assert isinstance(x_train, StreamingTensor)
+    # the loop's batches stream (genstudio.training.batches is where batches are made)
+    import torch
+
+    from genstudio.data.splits import dataset_split
+    from genstudio.training.batches import Batches
+
+    batches = Batches(data, dataset_split(data, 0.0, 0)[0], 16, torch.device("cpu"), seed=0)
+    assert isinstance(batches.x, StreamingTensor)
     # each epoch is a permutation of the training examples (96 and 80 are whole batches of 16)
     n = len(train_ids)
     assert len(seen) == epochs * n

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from genstudio.api import ConfigError, hookimpl, param
+from genstudio.data.splits import split_indices
 from genstudio.runs.store import RunStore
 from genstudio.sweeps import Sweep, SweepSpec, build_space
 from genstudio.sweeps import study as st
 from genstudio.testing import TinyConfig, TinyModel, make_host
-from genstudio.training.loop import split_indices
 
 
 @dataclass

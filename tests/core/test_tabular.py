@@ -13,7 +13,7 @@ from genstudio.api import DataError, LoadContext
 from genstudio.data import load_dataset, parse_options
 from genstudio.data.formats import CsvFile
 from genstudio.data.tabular import decode_rows, write_csv
-from genstudio.plugins import create_plugin_manager
+from genstudio.host import create_plugin_manager
 
 
 @pytest.fixture

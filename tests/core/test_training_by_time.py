@@ -8,10 +8,10 @@ import pytest
 
 from genstudio.api import ConfigError, hookimpl
 from genstudio.cli import main
+from genstudio.runs.trainer import Trainer
 from genstudio.testing import TinyModel, make_host, train
 from genstudio.training import checkpoint as ckpt
 from genstudio.training.events import fraction_done
-from genstudio.training.loop import Trainer
 from genstudio.training.settings import TrainSettings
 
 BUDGET_MIN = 0.01  # 0.6 s: long enough for many steps of the tiny model

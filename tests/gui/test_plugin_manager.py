@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from genstudio.gui.plugin_manager import PluginManagerDialog
-from genstudio.plugin_admin import disabled_plugins
+from genstudio.host.admin import disabled_plugins
 from genstudio.scaffold import create_plugin
 from genstudio.testing import make_host
 from tests.gui.conftest import TIMEOUT

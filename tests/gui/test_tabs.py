@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from genstudio.data.grid import make_grid
 from genstudio.gui.grid_view import cell_at
-from genstudio.gui.latent_tab import slerp
+from genstudio.metrics.core import slerp
+from genstudio.runs.inference import latent_path
 from genstudio.runs.store import RunStore
 from tests.gui.conftest import TIMEOUT, choose, train
 
@@ -191,7 +192,7 @@ def test_an_opened_run_whose_data_is_gone_says_so(window, qtbot, tmp_path):
 
 def test_slerp_keeps_the_norm_between_equal_norm_endpoints():
     a, b = np.array([3.0, 0.0]), np.array([0.0, 3.0])
-    path = slerp(a, b, np.linspace(0, 1, 5))
+    path = latent_path(a, b, 5, "spherical")
     np.testing.assert_allclose(np.linalg.norm(path, axis=1), 3.0)
     np.testing.assert_allclose(path[0], a)
     np.testing.assert_allclose(path[-1], b)

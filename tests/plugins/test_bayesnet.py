@@ -247,7 +247,7 @@ def test_max_parents_zero_learns_independent_columns():
 
 
 def test_resume_continues_exactly(gs_host, gs_workspace, tmp_path):
-    from genstudio.training.loop import Trainer
+    from genstudio.runs.trainer import Trainer
 
     path = write_csv(tmp_path / "net.csv", sample_network(600, seed=9))
     options = {"kind": "tabular"}

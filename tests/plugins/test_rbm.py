@@ -12,8 +12,8 @@ import torch
 
 from genstudio.api import Batch, Dataset, DataSpec, config_from_dict
 from genstudio.runs.inference import load_model
+from genstudio.runs.trainer import Trainer
 from genstudio.testing import dry_run, train
-from genstudio.training.loop import Trainer
 from genstudio_plugins.rbm import RBM, _frame_steps, ais_betas
 
 

@@ -4,7 +4,7 @@ No Qt here: the command line and the window's plugin manager share all of it.
 
 - The enabled state: a JSON file in the user config folder (``$GENSTUDIO_CONFIG_DIR``, else
   ``platformdirs.user_config_dir("GenStudio")``) naming the disabled plugins;
-  :func:`genstudio.plugins.create_plugin_manager` reads it unless told otherwise.
+  :func:`genstudio.host.create_plugin_manager` reads it unless told otherwise.
 - pip runs as a subprocess of the Python that runs GenStudio (or one given), with its output
   line by line and a way to cancel it (:class:`PipRun`).
 - The host is protected: every pip call gets a constraints file, written on the fly, pinning
@@ -33,14 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genstudio.api import GenStudioError
-from genstudio.files import atomic_write_text
-from genstudio.plugins import BUILTIN_PLUGINS, DROPIN_FOLDER, ENTRY_POINT_GROUP
+from genstudio.host.enabled import (  # noqa: F401 - the enabled state is part of managing plugins
+    CONFIG_ENV,
+    STATE_FILE,
+    CancelledError,
+    PluginAdminError,
+    can_disable,
+    config_dir,
+    disabled_plugins,
+    set_enabled,
+    state_path,
+)
+from genstudio.host.sources import BUILTIN_PLUGINS, CORE_PLUGINS, DROPIN_FOLDER, ENTRY_POINT_GROUP  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-CONFIG_ENV = "GENSTUDIO_CONFIG_DIR"
-STATE_FILE = "plugins.json"
 
 #: Distributions a plugin may never replace: GenStudio, its dependencies and the window's.
 PROTECTED: tuple[str, ...] = (
@@ -62,73 +68,13 @@ PROTECTED: tuple[str, ...] = (
     "sqlalchemy",
 )
 
-#: Built-ins that are GenStudio itself (data sources, file formats, metrics): never disabled.
-CORE_PLUGINS = frozenset(m.rsplit(".", 1)[-1] for m in BUILTIN_PLUGINS if m.startswith("genstudio."))
 
 ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip")
-
-
-class PluginAdminError(GenStudioError):
-    """A request that cannot be carried out; the message says why."""
-
-
-class CancelledError(PluginAdminError):
-    """The user cancelled a pip run."""
 
 
 def normalize(name: str) -> str:
     """A distribution name as pip compares them (PEP 503): ``Genstudio_Foo`` -> ``genstudio-foo``."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-# -- enabled and disabled ----------------------------------------------------------------------
-
-
-def config_dir() -> Path:
-    """``$GENSTUDIO_CONFIG_DIR``, else the user config folder (``~/.config/GenStudio`` on Linux)."""
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("GenStudio", appauthor=False))
-
-
-def state_path() -> Path:
-    return config_dir() / STATE_FILE
-
-
-def disabled_plugins() -> set[str]:
-    """The plugins the user switched off. A missing or unreadable file switches off none."""
-    path = state_path()
-    try:
-        state = json.loads(path.read_text())
-    except FileNotFoundError:
-        return set()
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring %s: %s", path, exc)
-        return set()
-    names = state.get("disabled", []) if isinstance(state, dict) else []
-    return {n for n in names if isinstance(n, str) and can_disable(n)}
-
-
-def _save_disabled(names: Iterable[str]) -> None:
-    atomic_write_text(state_path(), json.dumps({"version": 1, "disabled": sorted(set(names))}, indent=2) + "\n")
-
-
-def can_disable(name: str) -> bool:
-    return name not in CORE_PLUGINS
-
-
-def set_enabled(name: str, enabled: bool) -> bool:
-    """Switch a plugin on or off for every later start. Returns whether anything changed."""
-    if not enabled and not can_disable(name):
-        raise PluginAdminError(f"plugin {name!r} is part of GenStudio itself and cannot be disabled")
-    off = disabled_plugins()
-    if (name not in off) == enabled:
-        return False
-    _save_disabled(off - {name} if enabled else off | {name})
-    return True
 
 
 def known_plugins(workspace: str | Path | None = None) -> dict[str, str]:

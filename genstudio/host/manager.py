@@ -17,11 +17,10 @@ import importlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,33 +30,24 @@ import pluggy
 from genstudio import __version__, hookspecs
 from genstudio.api import (
     KINDS,
-    ConfigError,
     DataSource,
     FeatureExtractor,
     GenerativeModel,
     Metric,
     PluginError,
+    Registry,
     params,
+)
+from genstudio.host.blame import NOT_BLAMED
+from genstudio.host.enabled import disabled_plugins
+from genstudio.host.sources import (
+    BUILTIN_PLUGINS,
+    DROPIN_FOLDER,
+    ENTRY_POINT_GROUP,
+    autoload_enabled,
 )
 
 log = logging.getLogger(__name__)
-
-#: Built-in plugins, by module name. They go through the same registration as any other.
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "genstudio.data.datasets",
-    "genstudio.data.formats",
-    "genstudio.metrics.builtin",
-    "genstudio_plugins.vae",
-    "genstudio_plugins.gan",
-    "genstudio_plugins.rbm",
-    "genstudio_plugins.flow",
-    "genstudio_plugins.diffusion",
-    "genstudio_plugins.bayesnet",
-)
-
-ENTRY_POINT_GROUP = "genstudio"
-AUTOLOAD_ENV = "GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD"
-DROPIN_FOLDER = "plugins"
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -68,10 +58,6 @@ CONTRIBUTION_HOOKS = {
     "genstudio_register_metrics": "metrics",
     "genstudio_register_feature_extractors": "extractors",
 }
-
-
-def autoload_enabled() -> bool:
-    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("1", "true", "yes", "on")
 
 
 @dataclass
@@ -112,68 +98,6 @@ class PluginInfo:
             "error": self.error,
             "traceback": self.traceback,
         }
-
-
-class Registry:
-    """What a contribution hook receives. :meth:`add` validates an item and records which
-    plugin contributed it; an item that breaks the rules raises :class:`PluginError`."""
-
-    def __init__(self, kind: str, validate: Callable[[Any], str]):
-        self.kind = kind
-        self._validate = validate
-        self._items: dict[str, Any] = {}
-        self._owners: dict[str, str] = {}
-        self._plugin: str | None = None
-        self._added: list[str] = []
-
-    def add(self, item: Any) -> Any:
-        """Add one item (a class). Returns it, so ``add`` can be used as a decorator."""
-        name = self._validate(item)
-        if name in self._items:
-            raise PluginError(f"{self.kind[:-1]} {name!r} is already provided by plugin {self._owners[name]!r}")
-        self._items[name] = item
-        self._owners[name] = self._plugin or "?"
-        self._added.append(name)
-        return item
-
-    # the host brackets each plugin's call, so a plugin that raises half-way adds nothing
-    def _begin(self, plugin: str) -> None:
-        self._plugin, self._added = plugin, []
-
-    def _rollback(self) -> None:
-        for name in self._added:
-            self._items.pop(name, None)
-            self._owners.pop(name, None)
-        self._added = []
-
-    def get(self, name: str) -> Any:
-        try:
-            return self._items[name]
-        except KeyError:
-            known = ", ".join(sorted(self._items)) or "none"
-            raise ConfigError(f"unknown {self.kind[:-1]} {name!r}; available: {known}") from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._items
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def names(self) -> list[str]:
-        return list(self._items)
-
-    def items(self) -> list[tuple[str, Any]]:
-        return list(self._items.items())
-
-    def owner(self, name: str) -> str:
-        """The plugin that contributed ``name``."""
-        return self._owners[name]
-
-    def by_plugin(self, plugin: str) -> list[str]:
-        return [n for n, p in self._owners.items() if p == plugin]
 
 
 def _check_name(obj: Any, what: str) -> str:
@@ -267,7 +191,9 @@ class PluginHost:
         self.plugins[name] = info
         try:
             self.pm.register(plugin, name=name)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: a plugin never ends the host
+            if isinstance(exc, NOT_BLAMED):
+                raise
             info.fail(exc, "registering")
         return info
 
@@ -283,7 +209,9 @@ class PluginHost:
                 continue
             try:
                 mod = importlib.import_module(module)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 self._record_failure(name, "builtin", exc, "importing", module=module, version=__version__)
                 continue
             self.register(mod, name, source="builtin", version=__version__, location=getattr(mod, "__file__", None))
@@ -307,7 +235,9 @@ class PluginHost:
                 continue
             try:
                 obj = ep.load()
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 self._record_failure(
                     ep.name, "entrypoint", exc, "importing", module=ep.value, version=version, location=where
                 )
@@ -332,7 +262,9 @@ class PluginHost:
                 mod = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = mod
                 spec.loader.exec_module(mod)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 sys.modules.pop(module_name, None)
                 self._record_failure(name, "dropin", exc, "importing", module=module_name, location=str(path))
                 continue
@@ -345,16 +277,17 @@ class PluginHost:
             registry: Registry = getattr(self, attr)
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 info = self.plugins.get(impl.plugin_name)
-                registry._begin(impl.plugin_name)
                 try:
-                    impl.function(**{arg: registry for arg in impl.argnames})
-                except Exception as exc:
-                    registry._rollback()
+                    with registry.contributions(impl.plugin_name) as added:
+                        impl.function(**{arg: registry for arg in impl.argnames})
+                except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                    if isinstance(exc, NOT_BLAMED):
+                        raise
                     if info is not None:
                         info.fail(exc, hook_name)
                     continue
                 if info is not None:
-                    info.contributes.setdefault(attr, []).extend(registry._added)
+                    info.contributes.setdefault(attr, []).extend(added)
 
     # -- use -----------------------------------------------------------------------------
 
@@ -363,7 +296,9 @@ class PluginHost:
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a plugin never ends the host
+                if isinstance(exc, NOT_BLAMED):
+                    raise
                 info = self.plugins.get(impl.plugin_name)
                 first = info is not None and info.error is None
                 if info is not None:
@@ -403,9 +338,6 @@ def create_plugin_manager(
     :param extra: ``(name, module_or_object)`` pairs to register too (tests, embedding apps).
     """
     if disabled is None:
-        # imported here: plugin_admin builds on this module
-        from genstudio.plugin_admin import disabled_plugins
-
         disabled = disabled_plugins()
     host = PluginHost()
     off = set(disabled)
