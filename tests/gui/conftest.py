@@ -30,14 +30,20 @@ def window(qtbot, tmp_path, settings):
 
     workers.install()
     win = make_window(str(tmp_path / "ws"), settings)
-    qtbot.addWidget(win)
+
+    def stop_training(w):
+        # before pytest-qt closes the window: a run still training (a test that failed half-way)
+        # would make closing ask with a modal question, which nobody answers offscreen
+        session = w.studio.session
+        if w.studio.running:
+            session.stop()
+            session.wait(30)
+
+    qtbot.addWidget(win, before_close_func=stop_training)
     win.show()
     win.studio.set_host(make_host(win.studio.workspace.root))
     yield win
-    session = win.studio.session
-    if win.studio.running:
-        session.stop()
-        session.wait(30)
+    stop_training(win)
     win.access.shutdown()
 
 

@@ -18,7 +18,7 @@ def test_minutes_in_the_length_selector_train_by_time(window, qtbot):
     window.studio.training_ended.connect(ended.append)
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
-    session = tab.session
+    session = window.studio.session
     session.event_arrived.connect(lambda e: progress.append(e) if e.type == "progress" else None)
     qtbot.waitUntil(lambda: len(progress) >= 3, timeout=TIMEOUT)
     # the bar shows elapsed time against the budget, not steps against an estimate
