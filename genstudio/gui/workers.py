@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from genstudio.data.grid import picture
@@ -44,6 +45,9 @@ class _Relay(QObject):
 
     @Slot(object, object)
     def _call(self, callback: Callable[[Any], None], value: Any) -> None:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, QObject) and not shiboken6.isValid(owner):
+            return  # the widget that asked went away while the work ran (its window closed)
         callback(value)
 
 

@@ -270,7 +270,7 @@ def test_interpolation_strips_decode_the_path_between_the_endpoints(window, qtbo
         else:  # two codes from the prior, seeded by the two numbers
             ends = np.concatenate([prior_sample(model, 1, torch.Generator().manual_seed(s)).numpy() for s in (3, 7)])
     t = np.linspace(0, 1, STEPS)
-    path = (1 - t)[:, None] * ends[0] + t[:, None] * ends[1] if method == "linear" else slerp(ends[0], ends[1], t)
+    path = (1 - t)[:, None] * ends[0] + t[:, None] * ends[1] if method == "linear" else slerp(ends[:1], ends[1:], t)
     if method == "spherical":  # along the great circle: the norm follows the endpoints', not the chord's
         chord = np.linalg.norm((ends[0] + ends[1]) / 2)
         assert np.linalg.norm(path[STEPS // 2]) > chord
