@@ -240,23 +240,17 @@ def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -
     return Trainer.resume(host, workspace, run_id, steps=steps)
 
 
-class TrainingSession(QObject):
-    """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
-
-    ``event_arrived`` carries every event; ``samples_arrived`` carries ``(event, pixels)``
-    with the picture already made (uint8, as :func:`genstudio.data.grid.picture` makes it).
-    ``ended`` fires once, with the last event (``Finished`` or ``Failed``).
-    """
+class _Session(QObject):
+    """A generator of events (a trainer's or a sweep's) run in a worker thread at a lower OS
+    priority than the window, with cooperative pause, resume and stop. Subclasses give the
+    items (:meth:`_items`) and handle them on the GUI thread (:meth:`_on_event`, :meth:`_on_error`)."""
 
     event_arrived = Signal(object)
-    samples_arrived = Signal(object, object)
     ended = Signal(object)
 
-    def __init__(self, trainer: Any, reference: np.ndarray | None = None, parent: QObject | None = None):
+    def __init__(self, control: Any, parent: QObject | None = None):
         super().__init__(parent)
-        self.trainer = trainer
-        self.reference = reference
-        self.last_event: Any = None
+        self._control = control  # pause(), unpause() and stop(), callable from any thread
         self._worker: Any = None
         self._done = threading.Event()
         self._ended = False
@@ -275,16 +269,58 @@ class TrainingSession(QObject):
         self._worker.start()
 
     def _events(self) -> Iterator[Any]:
-        lower_this_threads_priority()
+        lower_this_threads_priority()  # the window keeps its priority while this computes
         try:
-            for event in self.trainer.events():
-                if event.type == "samples" and event.samples is not None:
-                    # the picture is made here, in the worker, not on the GUI thread
-                    yield ("samples", event, picture(event.samples, self.reference))
-                else:
-                    yield ("event", event, None)
+            yield from self._items()
         finally:
             self._done.set()
+
+    def _items(self) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def _on_event(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def _on_error(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
+    def pause(self) -> None:
+        self._control.pause()
+
+    def resume(self) -> None:
+        self._control.unpause()
+
+    def stop(self) -> None:
+        self._control.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker's generator has ended (used when the window closes)."""
+        return self._done.wait(timeout)
+
+
+class TrainingSession(_Session):
+    """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
+
+    ``event_arrived`` carries every event; ``samples_arrived`` carries ``(event, pixels)``
+    with the picture already made (uint8, as :func:`genstudio.data.grid.picture` makes it).
+    ``ended`` fires once, with the last event (``Finished`` or ``Failed``).
+    """
+
+    samples_arrived = Signal(object, object)
+
+    def __init__(self, trainer: Any, reference: np.ndarray | None = None, parent: QObject | None = None):
+        super().__init__(trainer, parent)
+        self.trainer = trainer
+        self.reference = reference
+        self.last_event: Any = None
+
+    def _items(self) -> Iterator[Any]:
+        for event in self.trainer.events():
+            if event.type == "samples" and event.samples is not None:
+                # the picture is made here, in the worker, not on the GUI thread
+                yield ("samples", event, picture(event.samples, self.reference))
+            else:
+                yield ("event", event, None)
 
     def _on_event(self, item: tuple) -> None:
         kind, event, pixels = item
@@ -309,55 +345,21 @@ class TrainingSession(QObject):
         self.event_arrived.emit(event)
         self.ended.emit(event)
 
-    def pause(self) -> None:
-        self.trainer.pause()
 
-    def resume(self) -> None:
-        self.trainer.unpause()
-
-    def stop(self) -> None:
-        self.trainer.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the worker's generator has ended (used when the window closes)."""
-        return self._done.wait(timeout)
-
-
-class SweepSession(QObject):
+class SweepSession(_Session):
     """A :class:`~genstudio.sweeps.Sweep` run in a worker thread, as :class:`TrainingSession`
     runs a trainer: ``event_arrived`` carries every sweep event on the GUI thread, ``ended``
     the last one (``SweepEnded``), ``failed`` a :class:`BackgroundError` (bad input found while
     running, such as an objective no run logs)."""
 
-    event_arrived = Signal(object)
-    ended = Signal(object)
     failed = Signal(object)
 
     def __init__(self, sweep: Any, parent: QObject | None = None):
-        super().__init__(parent)
+        super().__init__(sweep, parent)
         self.sweep = sweep
-        self._worker: Any = None
-        self._done = threading.Event()
-        self._ended = False
 
-    @property
-    def running(self) -> bool:
-        return self._worker is not None and not self._ended and not self._done.is_set()
-
-    def start(self) -> None:
-        from superqt.utils import create_worker
-
-        self._worker = create_worker(self._events, _start_thread=False)
-        self._worker.yielded.connect(self._on_event)
-        self._worker.errored.connect(self._on_error)
-        self._worker.start()
-
-    def _events(self) -> Iterator[Any]:
-        lower_this_threads_priority()  # trials train here: the window keeps its priority, as in training
-        try:
-            yield from self.sweep.events()
-        finally:
-            self._done.set()
+    def _items(self) -> Iterator[Any]:
+        return self.sweep.events()
 
     def _on_event(self, event: Any) -> None:
         self.event_arrived.emit(event)
@@ -368,15 +370,3 @@ class SweepSession(QObject):
     def _on_error(self, exc: BaseException) -> None:
         self._ended = True
         self.failed.emit(BackgroundError(exc))
-
-    def pause(self) -> None:
-        self.sweep.pause()
-
-    def resume(self) -> None:
-        self.sweep.unpause()
-
-    def stop(self) -> None:
-        self.sweep.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._done.wait(timeout)
