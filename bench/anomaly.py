@@ -1,8 +1,9 @@
 """One-class-out anomaly detection on MNIST: trained on digits 0-8, is a 9 unusual?
 
 Each family (default: the likelihood families ``vae``, ``flow``, ``rbm``, and the ``gan``'s
-discriminator) trains for ``--minutes`` on the digits 0-8 among the first 8,000 images of the
-shared MNIST set (the ``classes=0-8`` data option), then scores the last 2,000 images (the
+discriminator) trains from its defaults for ``--minutes`` (``genstudio train --minutes``, as
+bench/quality.py: the learning-rate schedules follow the budget) on the digits 0-8 among the
+first 8,000 images of the shared MNIST set (the ``classes=0-8`` data option), then scores the last 2,000 images (the
 test split) with every anomaly score it has; the 9s are the anomalies. Reports AUROC and
 average precision per family and per score (``genstudio.apply.anomaly``, scikit-learn's
 definitions); a random ranking scores AUROC 0.5 and AP equal to the share of 9s.
@@ -22,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench._common import load_mnist, mnist_train_set, train_for, write_result
+from bench._common import load_mnist, mnist_train_set, write_result
+from bench.quality import train_minutes
 from genstudio.api import Dataset
 from genstudio.apply.anomaly import anomaly_scores, available_scores, curves
 from genstudio.data.subset import select_classes
@@ -50,9 +52,10 @@ def main() -> None:
         "families": {},
     }
     for family in [f.strip() for f in args.families.split(",") if f.strip()]:
-        trainer, figures = train_for(family, train_set, {}, args.minutes * 60, batch_size=64, n_samples=8)
+        trainer, figures = train_minutes(family, args.minutes, data=train_set, device="cpu")
         model = trainer.model.eval() if isinstance(trainer.model, torch.nn.Module) else trainer.model
         row = {"steps": figures["steps"], "train_seconds": figures["train_seconds"], "scores": {}}
+        row |= {"run": figures["run"], "workspace": figures["workspace"]}
         for by in available_scores(model):
             if by == "bpd":  # a monotone map of log_prob: the same ranking, the same figures
                 continue

@@ -27,6 +27,8 @@ The classifier is the ``classifier`` feature extractor trained on the 8,000 trai
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import math
 import sys
 import time
@@ -139,9 +141,10 @@ def likelihood(model, n: int) -> dict | None:
     }
 
 
-def train_minutes(family: str, minutes: float, config: dict | None = None, **settings) -> tuple:
+def train_minutes(family: str, minutes: float, config: dict | None = None, data=None, **settings) -> tuple:
     """``genstudio train FAMILY --data mnist-8000 --minutes M``: the family's defaults and
-    the trainer's default settings; the run ends by itself at its budget."""
+    the trainer's default settings; the run ends by itself at its budget. ``data``: another
+    dataset than the first 8,000 MNIST images."""
     import tempfile
 
     from genstudio.host import create_plugin_manager
@@ -155,7 +158,7 @@ def train_minutes(family: str, minutes: float, config: dict | None = None, **set
         host,
         workspace,
         family,
-        mnist_train_set(),
+        mnist_train_set() if data is None else data,
         config=config or {},
         settings=TrainSettings(minutes=minutes, **settings),
     )
@@ -177,17 +180,22 @@ def train_minutes(family: str, minutes: float, config: dict | None = None, **set
         "status": status,
         "warnings": warnings,
         "torch_threads": torch.get_num_threads(),
+        # for bench/restore.py --run RUN --workspace DIR
+        "run": trainer.run.id,
+        "workspace": str(workspace.root),
     }
     return trainer, run
 
 
 def run_family(family: str, scorer: Scorer, minutes: float, args, **settings) -> dict:
     print(f"== {family}: {minutes} min", flush=True)
-    trainer, run = train_minutes(family, minutes, **settings)
+    trainer, run = train_minutes(family, minutes, config=json.loads(args.config), **settings)
     model = trainer.model.eval()
     t0 = time.perf_counter()
+    # metrics at temperature 1 (a family's pictures may default to a lower one: the flow's 0.7)
+    unit = {"temperature": 1.0} if "temperature" in inspect.signature(model.sample).parameters else {}
     with torch.no_grad():
-        samples = model.sample(args.n, generator=torch.Generator(model.device).manual_seed(args.seed))
+        samples = model.sample(args.n, generator=torch.Generator(model.device).manual_seed(args.seed), **unit)
     sample_seconds = time.perf_counter() - t0
     samples = samples.float().cpu().numpy()
     bad = ~np.isfinite(samples.reshape(len(samples), -1)).all(1)
@@ -270,6 +278,7 @@ def main(argv: list[str] | None = None, name: str = "quality", device: str = "cp
     ap.add_argument("--nll-n", type=int, default=500, help="held-out images for the likelihood (default 500)")
     ap.add_argument("--no-nll", action="store_true", help="skip the likelihoods")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--config", default="{}", help="JSON of config overrides for every family, e.g. '{\"width\": 32}'")
     ap.add_argument("--tag", default="", help="suffix of the result files (quality_<tag>.json)")
     args = ap.parse_args(argv)
     families = [f.strip() for f in args.families.split(",") if f.strip()]

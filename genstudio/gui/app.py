@@ -55,10 +55,17 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
     app.setApplicationName("GenStudio")
     app.setOrganizationName("GenStudio")
     workers.install()
-    window = make_window(workspace)
-    # the plugins (and torch) load in their own thread from here; the window's first paint
-    # and the plugins' imports then share the interpreter, but the window is built already
-    window.load_plugins()
+    from genstudio.gui.main_window import MainWindow
+
+    settings = QSettings()
+    studio = make_studio(workspace, settings)
+    # the plugins (and torch, which no part of the window imports) load in their own thread
+    # from here, while this one builds the window: Train is offered sooner than if one followed
+    # the other. The two share the interpreter, so only what releases it (reading files,
+    # loading libraries) truly overlaps.
+    studio.load_plugins()
+    window = MainWindow(studio, settings)
+    window.load_plugins()  # says "Loading plugins…"; the loading itself is under way
     window.show()
     if os.environ.get(SHOWN_ENV):
         _report_shown(window)

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from genstudio.api import GenStudioError
-from genstudio.apply.solvers import SOLVERS
 from genstudio.data.grid import make_grid
 from genstudio.gui.graph_view import GraphView
 from genstudio.gui.latent_tab import Picture
@@ -133,8 +132,11 @@ class ApplyTab(QWidget):
         self.clear_mask = QPushButton("Clear mask")
         self.solver = QComboBox()
         self.solver.addItem("automatic (by capability)", None)
-        for s in SOLVERS:
-            self.solver.addItem(f"{s.name}: {s.title}", s.name)
+        # the solvers import torch, which the plugins load off the GUI thread after launch
+        if studio.host is not None:
+            self._add_solvers()
+        else:
+            studio.plugins_loaded.connect(self._add_solvers)
         self.n = QSpinBox()
         self.n.setRange(1, 8)
         self.n.setValue(4)
@@ -221,6 +223,14 @@ class ApplyTab(QWidget):
         self._model_changed()
 
     # -- availability ----------------------------------------------------------------------
+
+    def _add_solvers(self, *_: object) -> None:
+        from genstudio.apply.solvers import SOLVERS
+
+        if self.solver.count() > 1:
+            return
+        for s in SOLVERS:
+            self.solver.addItem(f"{s.name}: {s.title}", s.name)
 
     def _model_changed(self) -> None:
         spec = self.access.spec

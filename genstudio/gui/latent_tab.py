@@ -34,7 +34,6 @@ from genstudio.gui.images import to_pixmap
 from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox
-from genstudio.runs import inference
 
 SLIDERS = 8
 STEPS = 10
@@ -298,6 +297,8 @@ class LatentTab(QWidget):
         seeds = (self.first.value(), self.second.value())
 
         def run(model: Any) -> np.ndarray:
+            from genstudio.runs import inference  # torch: loaded with the plugins, off the GUI thread
+
             z = inference.encode_examples(model, pair) if pair is not None else inference.prior_codes(model, seeds)
             return inference.interpolate(model, z[0], z[1], STEPS, method)
 

@@ -37,7 +37,6 @@ from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import ErrorBox, ScatterView
 from genstudio.gui.workers import run_in_background
-from genstudio.runs.inference import density_grid, sample_chain
 
 CACHE = 48
 CHAIN_SAMPLES = 16
@@ -370,7 +369,7 @@ class SamplesTab(QWidget):
         self.follow.setChecked(False)
         self.title.setText("Running the sampling process…")
         self.access.call(
-            lambda model: list(sample_chain(model, CHAIN_SAMPLES, seed=0)),
+            lambda model: list(_inference().sample_chain(model, CHAIN_SAMPLES, seed=0)),
             on_result=self._chain_ready,
             on_error=lambda err: self.error.show_error(f"The sampling process failed: {err}", err.traceback),
         )
@@ -395,7 +394,7 @@ class SamplesTab(QWidget):
         pad = (hi - lo) * 0.15
         bounds = (lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1])
         self.access.call(
-            lambda model: density_grid(model, bounds),
+            lambda model: _inference().density_grid(model, bounds),
             on_result=lambda values: self.scatter.show_density(values, bounds),
             on_error=lambda err: self.error.show_error(f"log_prob failed: {err}", err.traceback),
         )
@@ -413,3 +412,11 @@ class SamplesTab(QWidget):
             self.play_button.setChecked(False)
             return
         self.slider.setValue(self.slider.value() + 1)
+
+
+def _inference():
+    """genstudio.runs.inference, imported when first used: it imports torch, which the window
+    leaves to the plugins' loading thread so that it is on screen sooner."""
+    from genstudio.runs import inference
+
+    return inference

@@ -38,6 +38,14 @@ def call_model(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> 
         return fn(*args, **kwargs)
 
 
+def accepts_temperature(sample: Callable[..., Any]) -> bool:
+    """Whether a model's ``sample`` takes the optional ``temperature`` keyword (docs/plugins.md)."""
+    try:
+        return "temperature" in inspect.signature(sample).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def as_progress(progress: Callable[..., None] | None) -> Progress:
     if progress is None:
         return lambda stage, done, total: None
@@ -173,9 +181,11 @@ class EvalContext(api.EvalContext):
         out = np.empty((self.n, *self.spec.shape), np.float32)
         gen = self.generator()
         bs = SAMPLE_BATCH
+        # a family whose pictures default to a lower temperature (a flow's 0.7) is measured at 1
+        unit = {"temperature": 1.0} if accepts_temperature(self.model.sample) else {}
         for start in range(0, self.n, bs):
             k = min(bs, self.n - start)
-            x = call_model("sample", self.model.sample, k, generator=gen)
+            x = call_model("sample", self.model.sample, k, generator=gen, **unit)
             x = torch.as_tensor(x).detach().float()
             if tuple(x.shape) != (k, *self.spec.shape):
                 raise PluginError(f"sample({k}) returned shape {tuple(x.shape)}; expected {(k, *self.spec.shape)}")
@@ -184,7 +194,7 @@ class EvalContext(api.EvalContext):
             out[start : start + k] = x.cpu().numpy()
             self.progress("sampling", start + k, self.n)
         bad = core.non_finite_message(
-            out, temperature=getattr(getattr(self.model, "config", None), "temperature", None)
+            out, temperature=unit.get("temperature", getattr(getattr(self.model, "config", None), "temperature", None))
         )
         if bad:
             raise PluginError(f"the model's samples are broken: {bad}")

@@ -88,3 +88,34 @@ def test_metrics_refuse_non_finite_samples_naming_them():
         PluginError, match=r"samples are broken: 1 of 20 samples hold NaN or infinite values \(sample 3\)"
     ):
         evaluate_model(create_plugin_manager(autoload=False), Broken(), data, metrics=["memo"], n=20)
+
+
+def test_metrics_sample_at_temperature_1_whatever_the_pictures_default():
+    """A family may draw its pictures colder (the flow's 0.7); metrics measure the model at T = 1."""
+    from genstudio.api import Dataset
+    from genstudio.host import create_plugin_manager
+    from genstudio.metrics.evaluate import evaluate_model
+
+    seen = []
+
+    class Cold:
+        spec = DataSpec("vector", (2,), 40)
+        device = torch.device("cpu")
+
+        def sample(self, n, generator=None, temperature=None):
+            seen.append(temperature)
+            t = 0.7 if temperature is None else temperature
+            return t * torch.randn(n, 2, generator=generator)
+
+    data = Dataset(np.random.default_rng(0).standard_normal((40, 2)).astype(np.float32), None, Cold.spec)
+    evaluate_model(create_plugin_manager(autoload=False), Cold(), data, metrics=["memo"], n=20)
+    assert seen and set(seen) == {1.0}
+
+
+def test_the_flow_draws_pictures_at_0_7_and_vectors_at_1():
+    from plugins.flow import Flow, FlowConfig
+
+    image = Flow.resolve_config(FlowConfig(), DataSpec("image", (1, 8, 8), 10), "cpu")
+    vector = Flow.resolve_config(FlowConfig(), DataSpec("vector", (2,), 10), "cpu")
+    assert (image.temperature, vector.temperature) == (0.7, 1.0)
+    assert Flow.resolve_config(FlowConfig(temperature=1.3), DataSpec("image", (1, 8, 8), 10), "cpu").temperature == 1.3
