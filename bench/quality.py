@@ -48,19 +48,27 @@ CACHE = RESULTS / ".cache"
 BARS = {"confidence": 0.80, "coverage": 0.85, "fid_ratio": 2.5}
 
 
+def classifier_extractor(device: str = "cpu"):
+    """The project's ``classifier`` extractor trained on the first 8,000 images (cached)."""
+    from genstudio.api import Dataset, DataSpec, LoadContext
+    from genstudio.metrics.extractors import ClassifierExtractor
+
+    x_train, y_train, x_test, y_test = load_mnist()
+    x = np.concatenate([x_train, x_test])
+    spec = DataSpec("image", (1, 28, 28), len(x), classes=tuple("0123456789"), source="mnist-10k")
+    extractor = ClassifierExtractor(spec, device, LoadContext(cache_dir=CACHE))
+    extractor.prepare(Dataset(x, np.concatenate([y_train, y_test]), spec), np.arange(8000))
+    return extractor
+
+
 class Scorer:
     """The project's MNIST classifier and the real images' feature statistics."""
 
     def __init__(self, n: int, device: str = "cpu"):
-        from genstudio.api import Dataset, DataSpec, LoadContext
         from genstudio.metrics.core import feature_statistics
-        from genstudio.metrics.extractors import ClassifierExtractor
 
-        x_train, y_train, x_test, y_test = load_mnist()
-        x = np.concatenate([x_train, x_test])
-        spec = DataSpec("image", (1, 28, 28), len(x), classes=tuple("0123456789"), source="mnist-10k")
-        self.extractor = ClassifierExtractor(spec, device, LoadContext(cache_dir=CACHE))
-        self.extractor.prepare(Dataset(x, np.concatenate([y_train, y_test]), spec), np.arange(8000))
+        x_train, _, x_test, _ = load_mnist()
+        self.extractor = classifier_extractor(device)
         self.test_stats = feature_statistics(self.features(x_test))
         self.n = n
         real = self.score(x_train[:n])

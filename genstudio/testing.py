@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genstudio.api import Batch, Dataset, DataSource, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, Dataset, DataSource, DataSpec, Registry, TorchModel, hookimpl, param
 
 # torch is imported by genstudio.api anyway; the plugin stays import-cheap otherwise
 
@@ -166,12 +166,12 @@ class TinyPlugin:
     """The tiny model and data as a plugin object: ``create_plugin_manager(extra=[("tiny", TinyPlugin())])``."""
 
     @hookimpl
-    def genstudio_register_models(self, registry: Any) -> None:
+    def genstudio_register_models(self, registry: Registry) -> None:
         for cls in (TinyModel, BrokenModel, NaNModel):
             registry.add(cls)
 
     @hookimpl
-    def genstudio_register_datasets(self, registry: Any) -> None:
+    def genstudio_register_datasets(self, registry: Registry) -> None:
         registry.add(TinyImages)
         registry.add(TinyVectors)
 

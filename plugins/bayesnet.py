@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genstudio.api import Batch, CheckpointError, DataSpec, GenerativeModel, hookimpl, param
+from genstudio.api import Batch, CheckpointError, DataSpec, GenerativeModel, Registry, hookimpl, param
 
 #: Largest conditional table (parent configurations x categories) a move may create.
 MAX_CELLS = 1 << 18
@@ -559,5 +559,5 @@ class BayesNet(GenerativeModel):
 
 
 @hookimpl
-def genstudio_register_models(registry: Any) -> None:
+def genstudio_register_models(registry: Registry) -> None:
     registry.add(BayesNet)

@@ -54,7 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
+from genstudio.api import Batch, DataSpec, Registry, TorchModel, adam, hookimpl, param
 
 
 @dataclass
@@ -542,5 +542,5 @@ def _discretised_gaussian_log_mass(x0: torch.Tensor, mean: torch.Tensor, std: to
 
 
 @hookimpl
-def genstudio_register_models(registry):
+def genstudio_register_models(registry: Registry):
     registry.add(Diffusion)

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, ConfigError, DataSpec, TorchModel, adam, hookimpl, param
+from genstudio.api import Batch, ConfigError, DataSpec, Registry, TorchModel, adam, hookimpl, param
 
 LOG_2PI = math.log(2 * math.pi)
 LN_256 = math.log(256.0)
@@ -575,5 +575,5 @@ class Flow(TorchModel):
 
 
 @hookimpl
-def genstudio_register_models(registry):
+def genstudio_register_models(registry: Registry):
     registry.add(Flow)

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
+from genstudio.api import Batch, DataSpec, Registry, TorchModel, adam, hookimpl, param
 
 
 @dataclass
@@ -503,5 +503,5 @@ class GAN(TorchModel):
 
 
 @hookimpl
-def genstudio_register_models(registry):
+def genstudio_register_models(registry: Registry):
     registry.add(GAN)

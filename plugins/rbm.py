@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, DataSpec, TorchModel, hookimpl, param
+from genstudio.api import Batch, DataSpec, Registry, TorchModel, hookimpl, param
 
 EXACT_MAX_HIDDEN = 20
 MIN_VAR = 1e-3  # in standardised units: a standard deviation 3% of the data's
@@ -78,6 +78,11 @@ class RBMConfig:
     # log-likelihood -148 nats after 7,000 PCD-1 steps, samples nearly all ones) where 0.5 gave -107
     momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum", tune=True)
     weight_decay: float = param(1e-4, min=0.0, max=1.0, help="L2 penalty on W (Hinton's guide: 1e-4)")
+    # the centred gradient (Melchior et al. 2016, Algorithm 1; Montavon and Mueller 2012): the
+    # update the RBM would get were its energy -(v - mu)^T W (h - lambda) - b^T v - c^T h, with
+    # mu the data mean and lambda a running mean of the hidden units on data, applied to the
+    # plain parameters (so sampling and AIS are unchanged); Bernoulli visible units only
+    centering: bool = param(False, help="Centred gradient (Melchior et al. 2016): offsets mu, lambda")
     gibbs_steps: int = param(1000, min=1, max=1_000_000, help="Gibbs steps of a sampling chain")
     # Bernoulli units: each sampling chain (and with method=pt each persistent chain) is a ladder
     # of this many tempered copies that swap states (Desjardins et al. 2010); 1: plain Gibbs
@@ -167,6 +172,7 @@ class RBM(TorchModel):
         self.opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
         self._log_z: float | None = None
         self._ais: dict | None = None
+        self._hidden_offset: torch.Tensor | None = None  # centering's lambda
 
     # -- conditionals and energies, in model units: (N, V) binary, or standardised -----------
 
@@ -332,6 +338,8 @@ class RBM(TorchModel):
         loss = f_data.mean() - self._free_energy(vk).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.centering and not self.gaussian:
+            self._centre_gradient(v0)
         self.opt.step()
         self.step += 1  # the host sets it before each step; this keeps a bare loop on schedule
         self._log_z = None
@@ -339,6 +347,23 @@ class RBM(TorchModel):
             recon = self._visible_mean(torch.sigmoid(self._hidden_input(v0)))
             mse = (recon - v0).pow(2).mean()
         return {"cd_loss": loss.detach(), "free_energy": f_data.mean().detach(), "recon_mse": mse, **out}
+
+    @torch.no_grad()
+    def _centre_gradient(self, v0: torch.Tensor) -> None:
+        """Turn the plain gradient (gW, gb, gc) into the centred one (Melchior et al. 2016, eq.
+        in Algorithm 1): gW' = gW - mu gc^T - gb lambda^T, gb' = gb - gW' lambda, gc' = gc -
+        gW'^T mu. The hidden offset lambda follows the data's hidden means at rate 0.01 (their
+        recommendation); it is not saved (a resumed run starts it from its first batch)."""
+        h_data = torch.sigmoid(self._hidden_input(v0)).mean(0)
+        if self._hidden_offset is None:
+            self._hidden_offset = h_data.clone()
+        else:
+            self._hidden_offset.lerp_(h_data, 0.01)
+        mu, lam = self.data_mean, self._hidden_offset
+        gw = self.W.grad - torch.outer(mu, self.c.grad) - torch.outer(self.b.grad, lam)
+        self.b.grad.sub_(gw @ lam)
+        self.c.grad.sub_(gw.T @ mu)
+        self.W.grad.copy_(gw)
 
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Cheap validation figures: mean free energy (nats per example) and the reconstruction
@@ -572,5 +597,5 @@ def _precise(device: torch.device) -> torch.dtype:
 
 
 @hookimpl
-def genstudio_register_models(registry):
+def genstudio_register_models(registry: Registry):
     registry.add(RBM)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genstudio.api import Batch, DataSpec, TorchModel, adam, hookimpl, param
+from genstudio.api import Batch, DataSpec, Registry, TorchModel, adam, hookimpl, param
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -313,5 +313,5 @@ def _split_channels(out: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Te
 
 
 @hookimpl
-def genstudio_register_models(registry):
+def genstudio_register_models(registry: Registry):
     registry.add(VAE)

@@ -1,4 +1,5 @@
-"""Built-in datasets, nothing downloaded: ``digits``, seven 2-D toys and ``shapes``; and the
+"""Built-in datasets, nothing downloaded: ``digits``, seven 2-D toys, ``shapes`` and ``asia``
+(a table, :mod:`genstudio.data.asia`); and the
 catalogue's sets (:mod:`genstudio.data.catalogue`), ``mnist`` built in.
 
 The toys follow the definitions used by FFJORD (Grathwohl et al. 2019) and the normalizing
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from genstudio.api import Dataset, DataSource, DataSpec, LoadContext, hookimpl, param
+from genstudio.api import Dataset, DataSource, DataSpec, LoadContext, Registry, hookimpl, param
 
 # --------------------------------------------------------------------------------------
 # digits
@@ -348,7 +349,8 @@ class Shapes(DataSource):
 
 
 @hookimpl
-def genstudio_register_datasets(registry):
+def genstudio_register_datasets(registry: Registry):
+    from genstudio.data.asia import Asia
     from genstudio.data.catalogue import sources
 
     catalogue = sources()  # mnist (built in until the full set is fetched) first: the window starts on it
@@ -357,5 +359,6 @@ def genstudio_register_datasets(registry):
     for toy in TOYS:
         registry.add(toy)
     registry.add(Shapes)
+    registry.add(Asia)
     for cls in catalogue[1:]:  # the other catalogue sets, readable once fetched
         registry.add(cls)

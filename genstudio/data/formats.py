@@ -9,9 +9,7 @@ registration order, so CSV, the text fallback, comes last.
 
 from __future__ import annotations
 
-from typing import Any
-
-from genstudio.api import hookimpl
+from genstudio.api import Registry, hookimpl
 from genstudio.data.csv_file import CsvFile
 from genstudio.data.idx import IdxFile, IdxFolder
 from genstudio.data.images import ImageFolder
@@ -21,7 +19,7 @@ __all__ = ["CsvFile", "IdxFile", "IdxFolder", "ImageFolder", "NumpyFile"]
 
 
 @hookimpl
-def genstudio_register_datasets(registry: Any) -> None:
+def genstudio_register_datasets(registry: Registry) -> None:
     # sniffed in this order: CSV claims any text file, so it goes last
     for cls in (ImageFolder, IdxFile, IdxFolder, NumpyFile, CsvFile):
         registry.add(cls)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from genstudio.api import Metric, PluginError, hookimpl, prior_sample
+from genstudio.api import EvalContext, Metric, PluginError, Registry, hookimpl, prior_sample
 from genstudio.metrics import core
 from genstudio.metrics.extractors import ClassifierExtractor, InceptionExtractor, RawExtractor
 
@@ -24,7 +24,7 @@ class FID(Metric):
     description = "Frechet distance between Gaussians fitted to real and generated features (Heusel et al. 2017)"
     requires = frozenset({"features"})
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         return {"fid": core.frechet_distance(*ctx.real_stats(), *ctx.fake_stats())}
 
 
@@ -35,7 +35,7 @@ class KID(Metric):
     requires = frozenset({"features"})
     subsets, subset_size = 100, 1000
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         real, fake = ctx.real_features(), ctx.fake_features()
         size = min(self.subset_size, len(real), len(fake))
         mean, std = core.kid(fake, real, subsets=self.subsets, subset_size=size, seed=ctx.seed)
@@ -51,7 +51,7 @@ class InceptionScore(Metric):
     lower_is_better = False
     splits = 10
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         logits = ctx.fake_logits()
         splits = min(self.splits, len(logits))
         mean, std = core.inception_score(logits, splits=splits)
@@ -67,7 +67,7 @@ class PrecisionRecall(Metric):
     lower_is_better = False
     k = 3
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         real, fake = ctx.real_features(), ctx.fake_features()
         k = min(self.k, len(real) - 1, len(fake) - 1)
         precision, recall = core.precision_recall(real, fake, k=k)
@@ -83,7 +83,7 @@ class DensityCoverage(Metric):
     lower_is_better = False
     k = 5
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         real = ctx.real_features()
         k = min(self.k, len(real) - 1)
         density, coverage = core.density_coverage(real, ctx.fake_features(), k=k)
@@ -104,7 +104,7 @@ class PerceptualPathLength(Metric):
     requires = frozenset({"decode", "features"})
     epsilon = 1e-4
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         import torch
 
         from genstudio.metrics.context import call_model
@@ -169,7 +169,7 @@ class NegativeLogLikelihood(Metric):
     description = "Held-out -log p(x): nats per example and bits per dimension, with the protocol"
     requires = frozenset({"log_prob"})
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         import torch
 
         from genstudio.metrics.context import call_model
@@ -254,7 +254,7 @@ class Memorisation(Metric):
     lower_is_better = False
     pairs = 8
 
-    def compute(self, ctx: Any) -> dict[str, float]:
+    def compute(self, ctx: EvalContext) -> dict[str, float]:
         train = _flat_float(ctx.train_x)
         samples = ctx.samples.reshape(len(ctx.samples), -1).astype(np.float64)
         ctx.progress("nearest neighbours", 0, 2)
@@ -283,12 +283,12 @@ METRICS = (FID, KID, InceptionScore, PrecisionRecall, DensityCoverage, Perceptua
 
 
 @hookimpl
-def genstudio_register_metrics(registry: Any) -> None:
+def genstudio_register_metrics(registry: Registry) -> None:
     for cls in (*METRICS, Memorisation):
         registry.add(cls)
 
 
 @hookimpl
-def genstudio_register_feature_extractors(registry: Any) -> None:
+def genstudio_register_feature_extractors(registry: Registry) -> None:
     for cls in (InceptionExtractor, ClassifierExtractor, RawExtractor):
         registry.add(cls)

@@ -113,7 +113,7 @@ def test_metrics_sample_at_temperature_1_whatever_the_pictures_default():
 
 
 def test_the_flow_draws_pictures_at_0_7_and_vectors_at_1():
-    from plugins.flow import Flow, FlowConfig
+    from genstudio_plugins.flow import Flow, FlowConfig
 
     image = Flow.resolve_config(FlowConfig(), DataSpec("image", (1, 8, 8), 10), "cpu")
     vector = Flow.resolve_config(FlowConfig(), DataSpec("vector", (2,), 10), "cpu")

@@ -199,3 +199,24 @@ def test_score_uses_the_runs_own_data_options_unless_told(tmp_path, monkeypatch,
     assert (tmp_path / "s2.csv").read_text() == (tmp_path / "s.csv").read_text()
     told = main(["score", "1", "--data", str(data), "--data-option", "bins=5", "-o", str(tmp_path / "s3.csv")])
     assert told == 2 or (tmp_path / "s3.csv").read_text() != (tmp_path / "s.csv").read_text()
+
+
+def test_the_built_in_asia_table_follows_the_network():
+    """Frequencies of the built-in ``asia`` rows match the network's tables (bnlearn's)."""
+    from genstudio.data import load_dataset
+    from genstudio.data.asia import NAMES
+    from genstudio.host import create_plugin_manager
+
+    data = load_dataset(create_plugin_manager(autoload=False), "asia", {"n": 40_000, "seed": 1})
+    assert data.spec.kind == "tabular" and [c["name"] for c in data.spec.columns] == list(NAMES)
+    assert all(c["categories"] == ["no", "yes"] for c in data.spec.columns)
+    x = data.x.astype(bool)
+    col = {n: k for k, n in enumerate(NAMES)}
+    smoker = x[:, col["smoke"]]
+    assert x[:, col["smoke"]].mean() == pytest.approx(0.5, abs=0.01)
+    assert x[smoker, col["lung"]].mean() == pytest.approx(0.1, abs=0.01)
+    assert x[~smoker, col["lung"]].mean() == pytest.approx(0.01, abs=0.005)
+    either = x[:, col["either"]]
+    assert (either == (x[:, col["lung"]] | x[:, col["tub"]])).all()
+    assert x[either, col["xray"]].mean() == pytest.approx(0.98, abs=0.02)
+    assert x[~either, col["xray"]].mean() == pytest.approx(0.05, abs=0.005)
