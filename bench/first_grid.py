@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import tempfile
 import time
@@ -43,8 +42,6 @@ from bench._common import write_result  # noqa: E402
 FAMILIES = ("vae", "gan", "rbm", "flow", "diffusion")
 THRESHOLD = 0.7
 COVERAGE = 0.85
-#: the Training tab's default: every core but one, so the window stays responsive
-WINDOW_THREADS = max(1, (os.cpu_count() or 2) - 1)
 
 
 def scores(extractor, samples: np.ndarray) -> tuple[float, float]:
@@ -61,7 +58,7 @@ def recognised(conf: float, coverage: float) -> bool:
     return conf >= THRESHOLD and coverage >= COVERAGE
 
 
-def first_grid(host, data, family: str, extractor, cap: float) -> dict:
+def first_grid(host, data, family: str, extractor, cap: float, threads: int) -> dict:
     from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
     from genstudio.training.settings import TrainSettings
@@ -70,7 +67,7 @@ def first_grid(host, data, family: str, extractor, cap: float) -> dict:
     t0 = time.perf_counter()
     scoring = 0.0
     trainer = Trainer.new(
-        host, workspace, family, data, data_options={}, settings=TrainSettings(device="cpu", cpu_threads=WINDOW_THREADS)
+        host, workspace, family, data, data_options={}, settings=TrainSettings(device="cpu", cpu_threads=threads)
     )
     grids, hit, reason = [], None, "cap"
     for event in trainer.events():
@@ -97,6 +94,7 @@ def first_grid(host, data, family: str, extractor, cap: float) -> dict:
         "coverage": hit["coverage"] if hit else (grids[-1]["coverage"] if grids else None),
         "not_reached": None if hit else reason,
         "grids": grids,
+        "cpu_threads": threads,
         "steps_per_second": round(trainer.step / max(1e-9, time.perf_counter() - t0 - scoring), 2),
         "config": "the family's defaults; TrainSettings defaults on the CPU (as the window's Train button)",
     }
@@ -111,6 +109,7 @@ def main() -> None:
     from genstudio.api import LoadContext
     from genstudio.data import load_dataset
     from genstudio.data.splits import dataset_split
+    from genstudio.gui.training_tab import default_cpu_threads
     from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(autoload=False)
@@ -136,7 +135,7 @@ def main() -> None:
     print(baselines, flush=True)
     results = []
     for family in args.families.split(","):
-        result = first_grid(host, data, family.strip(), extractor, args.cap)
+        result = first_grid(host, data, family.strip(), extractor, args.cap, default_cpu_threads())
         print({k: v for k, v in result.items() if k != "grids"}, flush=True)
         results.append(result)
     write_result(
@@ -151,7 +150,7 @@ def main() -> None:
             "families": results,
             "note": "seconds from Trainer.new to the first sample grid the loop yields whose mean top-class "
             "probability is >= 0.7 and whose class coverage is >= 0.85, scoring time excluded; the "
-            "window's training settings (CPU threads: all cores but one). Where "
+            "window's training settings (its default CPU threads). Where "
             "baselines.criterion_valid is false, a trivial baseline passes the threshold and the times mean nothing",
         },
     )

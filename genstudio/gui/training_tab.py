@@ -51,6 +51,12 @@ def setting_spin(name: str, top: int = 2**31 - 1) -> QSpinBox:
     return box
 
 
+def default_cpu_threads() -> int:
+    """The Training tab's CPU threads: every core but one, which stays with the window (with
+    every core computing, the GUI thread waited 20-30 ms)."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
 class TrainingTab(QWidget):
     def __init__(self, studio: Studio, actions: RunActions, parent: QWidget | None = None):
         super().__init__(parent)
@@ -84,11 +90,9 @@ class TrainingTab(QWidget):
         self.device = QComboBox()
         self.device.addItems(list(setting_param("device").choices))
         self.device.setCurrentText(setting_param("device").default)
-        cores = os.cpu_count() or 1
         self.cpu_threads = QSpinBox()
-        self.cpu_threads.setRange(1, max(1, cores))
-        # one core stays with the window: with every core computing, the GUI thread waited 20-30 ms
-        self.cpu_threads.setValue(max(1, cores - 1))
+        self.cpu_threads.setRange(1, max(1, os.cpu_count() or 1))
+        self.cpu_threads.setValue(default_cpu_threads())
         self.cpu_threads.setToolTip(
             "Threads for training on the CPU. By default one core is left to the window, so it stays responsive."
         )

@@ -240,10 +240,6 @@ def resumed_trainer(host: Any, workspace: Any, run_id: int, steps: int | None) -
     return Trainer.resume(host, workspace, run_id, steps=steps)
 
 
-#: seconds a thread may hold the interpreter lock while another waits for it, during training
-GUI_SWITCH_INTERVAL = 0.001
-
-
 class _Session(QObject):
     """A generator of events (a trainer's or a sweep's) run in a worker thread at a lower OS
     priority than the window, with cooperative pause, resume and stop. Subclasses give the
@@ -267,10 +263,6 @@ class _Session(QObject):
     def start(self) -> None:
         from superqt.utils import create_worker
 
-        # The worker holds the interpreter lock between torch's kernels; the GUI thread waits
-        # for it at every Python callback, up to the switch interval each time (5 ms by
-        # default), and a frame needs several: a shorter interval keeps frames within 16 ms
-        sys.setswitchinterval(min(sys.getswitchinterval(), GUI_SWITCH_INTERVAL))
         self._worker = create_worker(self._events, _start_thread=False)
         self._worker.yielded.connect(self._on_event)
         self._worker.errored.connect(self._on_error)
