@@ -86,6 +86,16 @@ def read_scalars(workspace: Any, run_ids: list[int]) -> dict[int, dict]:
         store.close()
 
 
+def list_runs(workspace: Any) -> list[Any]:
+    from genstudio.runs.store import RunStore
+
+    store = RunStore(workspace)
+    try:
+        return store.list_runs()
+    finally:
+        store.close()
+
+
 class RunsTab(QWidget):
     """The runs of the workspace: open one (``studio.run_opened``), continue one
     (``studio.continue_run``), rename, delete, compare curves."""
@@ -146,12 +156,14 @@ class RunsTab(QWidget):
 
         self._timer = QTimer(self)
         self._timer.setInterval(2000)
-        # the live status of runs, while the table is in view (the store is read on this thread)
-        self._timer.timeout.connect(lambda: self.refresh() if self.isVisible() else None)
+        # the live status of runs, while the table is in view. Read off the GUI thread: a run
+        # that has just started writes to the store, and its lock would make this thread wait
+        self._listing = False
+        self._timer.timeout.connect(lambda: self.refresh_in_background() if self.isVisible() else None)
         self._timer.start()
         studio.workspace_changed.connect(lambda _: self.refresh())
-        studio.training_started.connect(lambda _: self.refresh())
-        studio.training_ended.connect(lambda _: self.refresh())
+        studio.training_started.connect(lambda _: self.refresh_in_background())
+        studio.training_ended.connect(lambda _: self.refresh_in_background())
         studio.state_changed.connect(self._update_buttons)
         self._update_buttons()
         self.refresh()
@@ -163,14 +175,27 @@ class RunsTab(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        from genstudio.runs.store import RunStore
+        self._show(list_runs(self.studio.workspace))
 
+    def refresh_in_background(self) -> None:
+        """:meth:`refresh`, the store read in a pool thread (one read at a time)."""
+        if self._listing:
+            return
+        self._listing = True
+        workspace = self.studio.workspace
+
+        def done(runs: list[Any]) -> None:
+            self._listing = False
+            if workspace is self.studio.workspace:
+                self._show(runs)
+
+        def failed(_: Any) -> None:
+            self._listing = False
+
+        run_in_background(list_runs, workspace, on_result=done, on_error=failed)
+
+    def _show(self, runs: list[Any]) -> None:
         selected = set(self.selected_ids())
-        store = RunStore(self.studio.workspace)
-        try:
-            runs = store.list_runs()
-        finally:
-            store.close()
         if [(r.id, r.step, r.live_status, r.name) for r in runs] == [
             (r.id, r.step, r.live_status, r.name) for r in self.model.runs
         ]:
