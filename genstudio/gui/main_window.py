@@ -36,7 +36,7 @@ from genstudio.gui.state import Studio
 from genstudio.gui.status_bar import StatusBar, device_description
 from genstudio.gui.sweep_tab import SweepTab
 from genstudio.gui.training_tab import TrainingTab
-from genstudio.gui.workers import import_thread_pool, run_in_background, start_thread
+from genstudio.gui.workers import run_in_background, start_thread
 from genstudio.runs.workspace import Workspace
 
 DEFAULT_DATA = "mnist"
@@ -168,7 +168,7 @@ class MainWindow(QMainWindow):
         if not self._warmed:
             self._warmed = True
             # in a thread of its own: seconds of imports must not hold one of the pool's threads
-            start_thread(lambda: (warm_up_torch(), import_thread_pool()))
+            start_thread(warm_up_torch)
 
     def choose_workspace(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a workspace", str(self.studio.workspace.root))

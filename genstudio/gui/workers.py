@@ -5,8 +5,7 @@
   :func:`stream_in_background` does the same for an iteration, delivering each item as it
   comes (pip's output, line by line).
 - :class:`TrainingSession` drives a :class:`~genstudio.runs.trainer.Trainer`'s event
-  generator in a worker thread (superqt's ``thread_worker``, which turns a generator into
-  signals) and re-emits its events as signals on the GUI thread. The loop already bounds
+  generator in a thread of its own and re-emits its events as signals on the GUI thread. The loop already bounds
   its events in time (about 20 progress events a second); pictures of sample grids are
   made in the worker, so the GUI thread only shows them.
 """
@@ -111,16 +110,9 @@ def run_in_background(
     **kwargs: Any,
 ) -> None:
     """Run ``fn(*args, **kwargs)`` in Qt's global thread pool; ``on_result`` or ``on_error`` is
-    called on the GUI thread. (A plain pool job: superqt's workers add nothing for one call,
-    and importing superqt took a third of a second of the GUI thread before Train was offered.)"""
+    called on the GUI thread."""
     install()
     QThreadPool.globalInstance().start(_job(fn, args, kwargs, on_result, on_error))
-
-
-def import_thread_pool() -> None:
-    """Import superqt's workers, which :class:`TrainingSession` uses, off the GUI thread and
-    before the first run (a third of a second of imports)."""
-    import superqt.utils  # noqa: F401
 
 
 def start_thread(
@@ -226,7 +218,6 @@ def new_trainer(
     from genstudio.runs.trainer import Trainer
 
     warm_up_torch()  # before the loop starts, not during its first steps
-    import_thread_pool()
 
     return Trainer.new(host, workspace, family, dataset, data_options=options, config=config, settings=settings)
 
@@ -261,12 +252,19 @@ class _Session(QObject):
         return self._worker is not None and not self._ended and not self._done.is_set()
 
     def start(self) -> None:
-        from superqt.utils import create_worker
-
-        self._worker = create_worker(self._events, _start_thread=False)
-        self._worker.yielded.connect(self._on_event)
-        self._worker.errored.connect(self._on_error)
+        # a plain thread and the relay: superqt's generator workers did the same, but importing
+        # superqt (qtpy, its widgets) held the interpreter lock for 150-250 ms in one go, and
+        # when that happened during the first run the window froze for as long
+        install()
+        self._worker = threading.Thread(target=self._run, name="genstudio-session", daemon=True)
         self._worker.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._events():
+                _deliver(self._on_event, item)
+        except Exception as exc:
+            _deliver(self._on_error, exc)
 
     def _events(self) -> Iterator[Any]:
         lower_this_threads_priority()  # the window keeps its priority while this computes

@@ -63,7 +63,6 @@ PROTECTED: tuple[str, ...] = (
     "pyside6-addons",
     "shiboken6",
     "pyqtgraph",
-    "superqt",
     "optuna",  # the sweeps' studies live in its storage schema
     "sqlalchemy",
 )

@@ -35,7 +35,7 @@ def top_level_modules() -> set[str]:
 def test_every_module_outside_the_gui_is_kept_free_of_qt():
     qt = next(c for name, c in contracts().items() if name.startswith("Qt stays in genstudio.gui"))
     assert set(qt["source_modules"]) == (top_level_modules() - {"genstudio.gui"}) | {"genstudio_plugins"}
-    assert {"PySide6", "pyqtgraph", "superqt"} <= set(qt["forbidden_modules"])
+    assert {"PySide6", "pyqtgraph", "shiboken6"} <= set(qt["forbidden_modules"])
 
 
 def test_plugins_may_import_only_the_api():

@@ -426,7 +426,8 @@ def test_a_bayesian_networks_graph_is_drawn_with_its_samples(window, qtbot, tmp_
     assert train(window, qtbot, steps=50).type == "finished"
     tab = window.samples
     qtbot.waitUntil(lambda: tab.graph.edge_count() == 1, timeout=TIMEOUT)
-    assert tab.graph.isVisibleTo(tab) and tab.table.rowCount() > 0
+    assert tab.graph.isVisibleTo(tab) and tab.table.model().rowCount() > 0
+    assert tab.rows.header == ["rain", "wet"] and {v for row in tab.rows.rows for v in row} <= {"yes", "no"}
     edge = tab.graph.structure["edges"][0]
     assert sorted(edge) == ["rain", "wet"]
     # rows by depth: the parent above the child
