@@ -66,8 +66,9 @@ def main() -> None:
     timer.setInterval(10)
     timer.timeout.connect(lambda: last.__setitem__(0, time.perf_counter()))
     timer.start()
+    stacks.clear()
     for family in args.families.split(","):
-        source = (ui.tabular_source(win.studio.host) or "asia") if family == "bayesnet" else "mnist"
+        source = "asia" if family == "bayesnet" else "mnist"  # built in
         gaps = ui.train_in_window(app, win, source, family, args.seconds)
         print(f"{family} on {source}: longest gap {gaps['gap_ms_max']:.1f} ms, p99 {gaps['gap_ms_p99']:.1f} ms")
     done.set()
