@@ -58,8 +58,6 @@ class AttributeSliders(QGroupBox):
         self._reset()
 
     def _reset(self) -> None:
-        from genstudio.apply.attributes import attributes_of
-
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
         self.directions.clear()
@@ -69,7 +67,9 @@ class AttributeSliders(QGroupBox):
         self.setEnabled(usable)
         self.attribute.blockSignals(True)
         self.attribute.clear()
-        if usable:
+        if usable:  # a model is there, so torch is loaded already
+            from genstudio.apply.attributes import attributes_of
+
             self.attribute.addItems(attributes_of(data))
         self.attribute.blockSignals(False)
         self._fill_values(self.attribute.currentText())

@@ -340,3 +340,30 @@ def test_the_command_line_opens_this_window(monkeypatch, tmp_path):
     assert cli.main(["--workspace", str(tmp_path)]) == 0
     assert opened == [str(tmp_path)]
     assert Path(cli.__file__).name == "__init__.py"
+
+
+def test_building_the_window_imports_no_torch(tmp_path):
+    """The plugins import torch in their own thread while the window is built (Train is offered
+    sooner): no module of the window may import it, nor may building the window."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from PySide6.QtCore import QSettings
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from genstudio.gui import workers
+        workers.install()
+        from genstudio.gui.app import make_window
+        win = make_window({str(tmp_path / "ws")!r}, QSettings({str(tmp_path / "s.ini")!r}, QSettings.Format.IniFormat))
+        win.show()
+        app.processEvents()
+        print("torch" in sys.modules)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
