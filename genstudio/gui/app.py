@@ -55,15 +55,15 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
     app.setApplicationName("GenStudio")
     app.setOrganizationName("GenStudio")
     workers.install()
-    from genstudio.gui.main_window import MainWindow
-
     settings = QSettings()
     studio = make_studio(workspace, settings)
     # the plugins (and torch, which no part of the window imports) load in their own thread
-    # from here, while this one builds the window: Train is offered sooner than if one followed
-    # the other. The two share the interpreter, so only what releases it (reading files,
-    # loading libraries) truly overlaps.
+    # from here, while this one imports and builds the window: Train is offered sooner than if
+    # one followed the other. The two share the interpreter, so only what releases it (reading
+    # files, loading libraries) truly overlaps.
     studio.load_plugins()
+    from genstudio.gui.main_window import MainWindow
+
     window = MainWindow(studio, settings)
     window.load_plugins()  # says "Loading plugins…"; the loading itself is under way
     window.show()
