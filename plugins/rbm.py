@@ -78,10 +78,8 @@ class RBMConfig:
     # log-likelihood -148 nats after 7,000 PCD-1 steps, samples nearly all ones) where 0.5 gave -107
     momentum: float = param(0.5, min=0.0, max=0.99, help="SGD momentum", tune=True)
     weight_decay: float = param(1e-4, min=0.0, max=1.0, help="L2 penalty on W (Hinton's guide: 1e-4)")
-    # the centred gradient (Melchior et al. 2016, Algorithm 1; Montavon and Mueller 2012): the
-    # update the RBM would get were its energy -(v - mu)^T W (h - lambda) - b^T v - c^T h, with
-    # mu the data mean and lambda a running mean of the hidden units on data, applied to the
-    # plain parameters (so sampling and AIS are unchanged); Bernoulli visible units only
+    # the update for the energy -(v - mu)^T W (h - lambda) - b^T v - c^T h (Melchior et al.
+    # 2016), applied to the plain parameters, so sampling and AIS are unchanged; Bernoulli only
     centering: bool = param(False, help="Centred gradient (Melchior et al. 2016): offsets mu, lambda")
     gibbs_steps: int = param(1000, min=1, max=1_000_000, help="Gibbs steps of a sampling chain")
     # Bernoulli units: each sampling chain (and with method=pt each persistent chain) is a ladder

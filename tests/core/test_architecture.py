@@ -67,3 +67,14 @@ def test_every_module_has_a_layer():
     order = [layer.split("|")[0].strip() for layer in rule["layers"]]
     assert order.index("cli") < order.index("runs") < order.index("training") < order.index("data")
     assert order[-1] == "api"
+
+
+def test_no_module_is_over_600_lines():
+    """Issue 14: a module that grows past 600 lines is split before it grows further."""
+    long = {
+        str(p.relative_to(ROOT)): n
+        for folder in ("genstudio", "plugins")
+        for p in (ROOT / folder).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert not long, long
