@@ -253,15 +253,28 @@ class LatentMAP(Solver):
                 z = torch.stack(draws)[fits.argmin(0), torch.arange(len(y))]
         z = z.clone().requires_grad_(True)
         opt = torch.optim.Adam([z], lr=self.lr)
+        last = z.detach().clone()  # each example's last code whose loss was finite
         with torch.enable_grad():
             for i in range(steps):
-                loss = (_data_fit(op, model.decode(z), y) + 0.5 * z.pow(2).sum(1)).sum()
+                rows = _data_fit(op, model.decode(z), y) + 0.5 * z.pow(2).sum(1)
+                ok = torch.isfinite(rows)
+                with torch.no_grad():
+                    last[ok] = z[ok]
+                if not bool(ok.all()):
+                    del rows
+                    with torch.no_grad():  # a step that made the decoder (a flow's inverse) overflow is undone
+                        z[~ok] = last[~ok]
+                    continue
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                rows.sum().backward()
                 opt.step()
                 _report(progress, i + 1, steps)
         with torch.no_grad():
-            return consistency(model.decode(z).clamp(0, 1), y, op)
+            x = model.decode(last)
+            bad = ~torch.isfinite(x.flatten(1)).all(1)
+            if bool(bad.any()):  # no finite code at all for these: the observation, made consistent
+                x[bad] = initial_guess(y[bad], op)
+            return consistency(x.clamp(0, 1), y, op)
 
 
 def differentiable_log_prob(model: Any, example: torch.Tensor) -> bool:
