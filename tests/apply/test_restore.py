@@ -133,3 +133,32 @@ def test_restoration_repeats_with_its_seed():
     b = restore(model, op, y, seed=3, steps=10).restored
     c = restore(model, op, y, seed=4, steps=10).restored
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_latent_restoration_survives_a_decoder_that_overflows():
+    """A flow's inverse can overflow for codes far from the prior: the solver undoes such a
+    step instead of returning NaN, and an example whose code never decodes finitely gets its
+    observation back."""
+    from genstudio.api import DataSpec
+
+    class Overflowing:
+        spec = DataSpec("image", (1, 4, 4), 8)
+        latent_dim = 16
+        device = torch.device("cpu")
+
+        def decode(self, z):
+            x = torch.sigmoid(z).view(-1, 1, 4, 4)
+            far = (z.abs() > 3).any(1).view(-1, 1, 1, 1)
+            return torch.where(far, torch.full_like(x, float("nan")), x)
+
+        def encode(self, x):
+            z = torch.logit(x.flatten(1).clamp(0.05, 0.95))
+            z[0] = 10.0  # this one decodes to NaN from the start, and always would
+            return z
+
+    op = make_operator("denoise", (1, 4, 4), sigma=0.3)
+    clean = torch.rand(4, 1, 4, 4) * 0.5 + 0.25
+    noisy = op.damage(clean, torch.Generator().manual_seed(0))
+    out = restore(Overflowing(), op, noisy, solver="latent", steps=30, seed=0)
+    assert np.isfinite(out.restored).all()
+    np.testing.assert_allclose(out.restored[0, 0], noisy[0].clamp(0, 1).numpy(), atol=1e-6)
