@@ -27,7 +27,6 @@ The classifier is the ``classifier`` feature extractor trained on the 8,000 trai
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import sys
@@ -196,12 +195,14 @@ def train_minutes(family: str, minutes: float, config: dict | None = None, data=
 
 
 def run_family(family: str, scorer: Scorer, minutes: float, args, **settings) -> dict:
+    from genstudio.metrics.context import accepts_temperature
+
     print(f"== {family}: {minutes} min", flush=True)
     trainer, run = train_minutes(family, minutes, config=json.loads(args.config), **settings)
     model = trainer.model.eval()
     t0 = time.perf_counter()
     # metrics at temperature 1 (a family's pictures may default to a lower one: the flow's 0.7)
-    unit = {"temperature": 1.0} if "temperature" in inspect.signature(model.sample).parameters else {}
+    unit = {"temperature": 1.0} if accepts_temperature(model.sample) else {}
     with torch.no_grad():
         samples = model.sample(args.n, generator=torch.Generator(model.device).manual_seed(args.seed), **unit)
     sample_seconds = time.perf_counter() - t0

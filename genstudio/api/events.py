@@ -41,20 +41,21 @@ class Event:
             value = getattr(self, f.name)
             if f.name in _OMIT_IN_JSON:
                 continue
-            out[f.name] = _plain(value)
+            out[f.name] = json_value(value)
         return out
 
 
 _OMIT_IN_JSON = {"samples", "scalars", "walls"}
 
 
-def _plain(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """``value`` as JSON can hold it: non-finite floats as null or \"inf\", NumPy scalars as Python's."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_value(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value

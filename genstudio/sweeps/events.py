@@ -5,19 +5,10 @@ into signals."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+from genstudio.api.events import json_value
 
 
 @dataclass
@@ -26,7 +17,7 @@ class SweepEvent:
     study: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.type, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}
+        return {"event": self.type, **{f.name: json_value(getattr(self, f.name)) for f in fields(self)}}
 
 
 @dataclass
