@@ -1,5 +1,5 @@
 """Who makes the window late: train families in the window (as bench/ui_latency.py does) while
-a watchdog thread, whenever the GUI thread's 10 ms timer has not fired for 30 ms, writes
+a watchdog thread, whenever the GUI thread's 10 ms timer has not fired for 30 ms (``--threshold-ms``), writes
 down the stack of every other thread (and of the GUI thread, marked MAIN). The stacks seen
 most often during stalls are where to look: a C call that holds the interpreter lock (an
 import, a large sort) stalls the window whichever thread makes it.
@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--families", default="vae,bayesnet")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--threshold-ms", type=float, default=30.0, help="a stall: the timer late by this much")
     args = ap.parse_args()
 
     from PySide6.QtCore import Qt, QThreadPool, QTimer
@@ -51,7 +52,7 @@ def main() -> None:
     def watch() -> None:
         while not done.is_set():
             time.sleep(0.003)
-            if time.perf_counter() - last[0] <= 0.03:
+            if time.perf_counter() - last[0] <= args.threshold_ms / 1000:
                 continue
             for tid, frame in sys._current_frames().items():
                 if tid == threading.get_ident():

@@ -163,13 +163,16 @@ def train_in_window(app, win, source: str, family: str, seconds: float) -> dict:
     assert studio.family is not None and studio.family.name == family, f"{family} cannot train on {source}"
     win.training.length.setValue(10_000_000)
     pump(app, lambda: win.run_actions.start.isEnabled())
+    from PySide6.QtCore import QEventLoop, QTimer
+
     ticker = Ticker()
     ticker.start()
-    t0 = time.perf_counter()
+    # the application's own event loop, as a person's window runs it (app.exec), not a loop of
+    # processEvents and sleep: that one's sleep gives the interpreter lock away every turn
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
     win.training.start_button.click()
-    while time.perf_counter() - t0 < seconds:
-        app.processEvents()
-        time.sleep(0.001)
+    loop.exec()
     ticker.stop()
     session = studio.session
     steps = session.trainer.step if session is not None else 0

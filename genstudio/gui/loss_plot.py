@@ -21,6 +21,11 @@ from genstudio.gui.peaks import Pyramid
 from genstudio.gui.plot_grid import TickGrid
 
 LEGEND_ROWS = 7  # entries per legend column
+# curves given items per frame when points arrive with ``lazy``: making a curve's two items and
+# its legend entry took the GUI thread about 13 ms, and while training, when every callback
+# from Qt into Python waits for the interpreter lock, a run's first progress event (a GAN
+# logs nine keys) held the window for 40 to 70 ms
+ATTACH_PER_FRAME = 1
 PALETTE = [
     (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
     (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
@@ -53,8 +58,9 @@ def ema_block(values: np.ndarray, weight: float, last: float) -> tuple[np.ndarra
 class Curve:
     """One logged key: its points, in buffers that double when full, and their smoothing."""
 
-    def __init__(self, key: str, item: pg.PlotDataItem, raw_item: pg.PlotDataItem):
+    def __init__(self, key: str, item: pg.PlotDataItem | None = None, raw_item: pg.PlotDataItem | None = None):
         self.key = key
+        # the plot's items; None until the plot makes them (see LossPlot.append's ``lazy``)
         self.item = item
         self.raw_item = raw_item
         self.n = 0
@@ -158,6 +164,7 @@ class LossPlot(QWidget):
         self.plot.setLabel("bottom", "step")
         self.legend = self.plot.addLegend(offset=(-10, 10), brush=(128, 128, 128, 60))
         self.curves: dict[str, Curve] = {}
+        self._unattached: list[Curve] = []  # curves whose items are still to be made
         self._colours: dict[str, tuple[int, int, int]] = {}
         self.x_axis = "step"
 
@@ -223,34 +230,57 @@ class LossPlot(QWidget):
 
     # -- data ------------------------------------------------------------------------------
 
-    def _curve(self, key: str) -> Curve:
+    def _curve(self, key: str, lazy: bool = False) -> Curve:
         curve = self.curves.get(key)
         if curve is None:
             # a key and its validation twin share a colour; colours go in order of arrival
-            base = key.replace("val/", "")
-            colour = self._colours.setdefault(base, PALETTE[len(self._colours) % len(PALETTE)])
-            dashed = "val/" in key
-            # one pixel wide: wider lines cost QPainter several times more per frame
-            pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
-            raw_pen = pg.mkPen((*colour, 70), width=1)
-            raw = self.plot.plot(pen=raw_pen)
-            item = self.plot.plot(
-                pen=pen, name=self.prefix + key, symbol="o" if dashed else None, symbolSize=4,
-                symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour),
-            )  # fmt: skip
-            self.legend.removeItem(raw)
-            # a long legend (runs overlaid) goes into columns rather than down over the curves
-            self.legend.setColumnCount(1 + (len(self.legend.items) - 1) // LEGEND_ROWS)
-            curve = Curve(key, item, raw)
-            curve.weight = 0.0 if dashed else self.weight
+            self._colours.setdefault(key.replace("val/", ""), PALETTE[len(self._colours) % len(PALETTE)])
+            curve = Curve(key)
+            curve.weight = 0.0 if "val/" in key else self.weight
             self.curves[key] = curve
+            self._unattached.append(curve)
+        if not lazy and curve.item is None:
+            self._attach(curve)
         return curve
 
-    def append(self, scalars: dict[str, tuple[Any, Any]], wall: float | None = None, walls: dict | None = None) -> None:
-        """Add points: ``{key: (steps, values)}``; wall times per key in ``walls`` or one for all."""
+    def _attach(self, curve: Curve) -> None:
+        """Make a curve's items: its line, its raw (unsmoothed) line and its legend entry."""
+        key = curve.key
+        colour = self._colours[key.replace("val/", "")]
+        dashed = "val/" in key
+        # one pixel wide: wider lines cost QPainter several times more per frame
+        pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+        raw_pen = pg.mkPen((*colour, 70), width=1)
+        curve.raw_item = self.plot.plot(pen=raw_pen)
+        curve.item = self.plot.plot(
+            pen=pen, name=self.prefix + key, symbol="o" if dashed else None, symbolSize=4,
+            symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour),
+        )  # fmt: skip
+        self.legend.removeItem(curve.raw_item)
+        # a long legend (runs overlaid) goes into columns rather than down over the curves
+        self.legend.setColumnCount(1 + (len(self.legend.items) - 1) // LEGEND_ROWS)
+        self._unattached.remove(curve)
+        curve.dirty = True
+
+    def _attach_waiting(self, limit: int | None = None) -> None:
+        """Give items to the curves still without them, in order of arrival; at most ``limit``."""
+        for curve in list(self._unattached)[:limit]:
+            self._attach(curve)
+
+    def append(
+        self,
+        scalars: dict[str, tuple[Any, Any]],
+        wall: float | None = None,
+        walls: dict | None = None,
+        lazy: bool = False,
+    ) -> None:
+        """Add points: ``{key: (steps, values)}``; wall times per key in ``walls`` or one for all.
+        ``lazy``: a new key's curve gets its items on a later frame, ``ATTACH_PER_FRAME`` a
+        frame (a live run's first event brings all its keys at once); its points are kept
+        meanwhile."""
         for key, (steps, values) in scalars.items():
             w = walls[key] if walls is not None else np.full(len(steps), wall if wall is not None else 0.0)
-            self._curve(key).extend(steps, values, w)
+            self._curve(key, lazy).extend(steps, values, w)
 
     def set_series(self, data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """Replace everything with ``{key: (steps, values, walls)}`` (a run read from the store)."""
@@ -262,9 +292,11 @@ class LossPlot(QWidget):
 
     def clear(self) -> None:
         for curve in self.curves.values():
-            self.plot.removeItem(curve.item)
-            self.plot.removeItem(curve.raw_item)
+            if curve.item is not None:
+                self.plot.removeItem(curve.item)
+                self.plot.removeItem(curve.raw_item)
         self.curves.clear()
+        self._unattached.clear()
         self._colours.clear()
         self.legend.clear()
         self.readout.setText(" ")
@@ -279,6 +311,8 @@ class LossPlot(QWidget):
         return max(200, 2 * int(self.plot.getPlotItem().vb.width()))
 
     def _draw(self, curve: Curve) -> None:
+        if curve.item is None:
+            return  # drawn once it has its items
         (x0, x1), _ = self.plot.getPlotItem().vb.viewRange()
         budget = self._budget()
         curve.item.setData(*curve.envelope(self.x_axis, x0, x1, budget))
@@ -288,9 +322,11 @@ class LossPlot(QWidget):
             curve.raw_item.setData([], [])
         curve.dirty = False
 
-    def redraw(self) -> None:
-        """Draw the curves that changed; follow the data while the user has not moved the view."""
-        changed = [c for c in self.curves.values() if c.dirty]
+    def redraw(self, attach: int | None = None) -> None:
+        """Draw the curves that changed; follow the data while the user has not moved the view.
+        Curves still without items get them first: at most ``attach`` of them (None: all)."""
+        self._attach_waiting(attach)
+        changed = [c for c in self.curves.values() if c.dirty and c.item is not None]
         if not changed:
             return
         if self.follow:
@@ -304,7 +340,7 @@ class LossPlot(QWidget):
 
     def _tick(self) -> None:
         if self.isVisible():  # a hidden plot keeps its curves dirty and draws them when shown
-            self.redraw()
+            self.redraw(attach=ATTACH_PER_FRAME)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -60,6 +60,7 @@ class SamplesTab(QWidget):
         self.chain: list[np.ndarray] = []  # frames of the sampling process, when it is shown
         self._wanted: int | None = None
         self._generation = 0
+        self._rows_waiting: np.ndarray | None = None  # samples for the table, shown when the tab is
 
         self.title = QLabel("No samples yet: train a model, or open a run from the Runs tab.")
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -283,6 +284,11 @@ class SamplesTab(QWidget):
             self._refresh_structure()
         self._update_controls()
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._rows_waiting is not None and self._kind() == "tabular":
+            self._fill_table(self._rows_waiting)
+
     def _refresh_structure(self) -> None:
         """The graph of a run in progress from its model; of a finished run from its folder."""
         live = self.studio.running and self.studio.session.trainer is self.access.trainer
@@ -297,6 +303,13 @@ class SamplesTab(QWidget):
     def _fill_table(self, codes: np.ndarray) -> None:
         from genstudio.data.tabular import decode_rows
 
+        if not self.isVisible():
+            # filled when the tab is shown: a table view's reset calls back into Python for
+            # every header section and cell, and while training holds the interpreter lock
+            # each call waits for it (a Bayesian network's grid held the window 95 ms)
+            self._rows_waiting = codes
+            return
+        self._rows_waiting = None
         spec = self.access.spec
         # a model the view reads as it draws: 1,600 QTableWidgetItems took the GUI thread tens
         # of milliseconds for every grid of a run in progress

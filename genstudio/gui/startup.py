@@ -7,6 +7,7 @@ comes after that, so it never delays the first run being offered.
 
 from __future__ import annotations
 
+import gc
 import threading
 from typing import Any
 
@@ -45,4 +46,10 @@ def warm_up_torch() -> None:
         opt = torch.optim.Adam(net.parameters())
         net(torch.zeros(2, 1, 6, 6)).sum().backward()
         opt.step()
+        # the imports so far (Qt, pyqtgraph, torch and its compiler) leave about 340,000
+        # objects that live as long as the window; every full collection of the cyclic
+        # garbage collector walked them all, holding the interpreter lock for 100 to 160 ms in
+        # whichever thread allocated, which froze the window about once a minute of training.
+        # Frozen, they are left out of collections (Python's gc.freeze, made for this)
+        gc.freeze()
         _warm.set()

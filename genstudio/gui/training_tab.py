@@ -207,7 +207,7 @@ class TrainingTab(QWidget):
     def _on_event(self, event: Any) -> None:
         kind = event.type
         if kind == "progress":
-            self.plot.append(event.scalars, walls=event.walls)  # drawn on the plot's own timer
+            self.plot.append(event.scalars, walls=event.walls, lazy=True)  # drawn on the plot's own timer
             self._last_progress = event
             now = time.monotonic()
             # the figures change about 20 times a second: a person reads a few, and each new

@@ -389,6 +389,34 @@ def test_each_key_has_its_own_colour_and_its_validation_twin_shares_it(qtbot):
     assert plot.curves["val/loss"].weight == 0.0 and plot.curves["run-2: val/loss"].weight == 0.0
 
 
+def test_a_live_runs_new_curves_get_their_items_one_frame_at_a_time(qtbot):
+    from genstudio.gui.loss_plot import ATTACH_PER_FRAME
+
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    keys = ["loss_d", "loss_g", "d_real", "d_fake"]
+    plot.append({k: ([1, 2], [1.0 + i, 0.5 + i]) for i, k in enumerate(keys)}, wall=0.0, lazy=True)
+    assert all(plot.curves[k].item is None for k in keys)  # nothing made in the event's handler
+    assert [label.text for _, label in plot.legend.items] == []
+    plot.append({"loss_d": ([3], [0.25])}, wall=0.0, lazy=True)  # points keep arriving meanwhile
+    made = []
+    for _ in keys:
+        plot.redraw(attach=ATTACH_PER_FRAME)
+        made.append(sum(plot.curves[k].item is not None for k in keys))
+    assert made == [1, 2, 3, 4]
+    # in order of arrival, every point drawn, the colours those of an eager plot
+    assert [label.text for _, label in plot.legend.items] == keys
+    plot.smoothing.setValue(0)
+    plot._apply_smoothing()
+    plot.redraw()
+    assert list(plot.curves["loss_d"].item.getOriginalDataset()[1]) == [1.0, 0.5, 0.25]
+    eager = LossPlot()
+    qtbot.addWidget(eager)
+    eager.append({k: ([1], [1.0]) for k in keys}, wall=0.0)
+    colour = lambda p, k: p.curves[k].item.opts["pen"].color().getRgb()  # noqa: E731
+    assert [colour(plot, k) for k in keys] == [colour(eager, k) for k in keys]
+
+
 def test_a_long_legend_goes_into_columns(qtbot):
     from genstudio.gui.loss_plot import LEGEND_ROWS, LossPlot
 
