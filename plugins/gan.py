@@ -273,9 +273,11 @@ class GAN(TorchModel):
 
     @classmethod
     def resolve_config(cls, config: GANConfig, spec: DataSpec, device) -> GANConfig:
-        """The noise size for ``latent_dim`` 0, and with ``wgan-gp`` Gulrajani et al.'s optimiser
+        """``arch`` auto as the data says, the noise size for ``latent_dim`` 0, and with ``wgan-gp`` Gulrajani et al.'s optimiser
         settings for every one of them left at its declared default (see the module docstring)."""
         changes = {}
+        if config.arch == "auto":
+            changes["arch"] = "conv" if spec.kind == "image" else "mlp"
         if config.latent_dim == 0:
             changes["latent_dim"] = 64 if spec.kind == "image" else min(64, 4 * spec.dim)
         if config.loss == "wgan-gp":

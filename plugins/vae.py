@@ -138,19 +138,23 @@ class VAE(TorchModel):
 
     @classmethod
     def resolve_config(cls, config: VAEConfig, spec: DataSpec, device) -> VAEConfig:
-        """``width`` 0: 16 channels on a CPU, 32 on an accelerator (see the field's comment)."""
+        """``width`` 0: 16 channels on a CPU, 32 on an accelerator (see the field's comment);
+        ``arch`` and ``likelihood`` auto: as the data says (see their fields)."""
+        changes: dict = {}
         if config.width == 0:
-            return dataclasses.replace(config, width=16 if torch.device(device).type == "cpu" else 32)
-        return config
+            changes["width"] = 16 if torch.device(device).type == "cpu" else 32
+        if config.arch == "auto":
+            changes["arch"] = _auto_arch(spec)
+        if config.likelihood == "auto":
+            changes["likelihood"] = _auto_likelihood(spec)
+        return dataclasses.replace(config, **changes) if changes else config
 
     def __init__(self, spec: DataSpec, config: VAEConfig, device="cpu"):
         super().__init__(spec, config, device)
         if config.width == 0:  # built without the host (which resolves it): as on this device
             config = self.config = self.resolve_config(config, spec, device)
         lo, hi = spec.value_range
-        kind = config.likelihood
-        if kind == "auto":
-            kind = "bernoulli" if spec.kind == "image" or (lo >= 0.0 and hi <= 1.0) else "gaussian"
+        kind = config.likelihood if config.likelihood != "auto" else _auto_likelihood(spec)
         self.likelihood = kind
         self.discrete_likelihood = kind == "bernoulli" and config.binarize
         self.latent_dim = config.latent_dim
@@ -158,7 +162,7 @@ class VAE(TorchModel):
         self.register_buffer("centre", torch.tensor((lo + hi) / 2.0))
         self.register_buffer("half_range", torch.tensor(max((hi - lo) / 2.0, 1e-6)))
         out_per_dim = 2 if kind == "gaussian" else 1
-        arch = config.arch if config.arch != "auto" else ("conv" if spec.kind == "image" else "mlp")
+        arch = config.arch if config.arch != "auto" else _auto_arch(spec)
         if arch == "conv" and spec.kind != "image":
             raise ValueError("arch=conv needs image data; use arch=mlp for vectors")
         self.arch = arch
@@ -308,6 +312,14 @@ class VAE(TorchModel):
     def load_extra_state(self, state: dict) -> None:
         if "steps_done" in state:  # checkpoints before the host kept the step count
             self.step = int(state["steps_done"])
+
+
+def _auto_arch(spec: DataSpec) -> str:
+    return "conv" if spec.kind == "image" else "mlp"
+
+
+def _auto_likelihood(spec: DataSpec) -> str:
+    return "bernoulli" if spec.unit_interval else "gaussian"
 
 
 def _log_continuous_bernoulli_norm(logits: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,11 @@ class DataSpec:
         return math.prod(self.shape)
 
     @property
+    def unit_interval(self) -> bool:
+        """Every value lies in [0, 1] (images always): what a Bernoulli likelihood can model."""
+        return self.kind == "image" or (self.value_range[0] >= 0.0 and self.value_range[1] <= 1.0)
+
+    @property
     def num_classes(self) -> int:
         return 0 if self.classes is None else len(self.classes)
 

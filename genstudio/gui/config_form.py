@@ -200,6 +200,22 @@ class ConfigForm(QWidget):
     def reset_values(self) -> None:
         self.set_values({p.name: p.default for p in self.params})
 
+    def show_resolved(self, resolved: dict[str, Any]) -> None:
+        """Say beside each ``auto`` value what it becomes (a family's ``resolve_config`` for the
+        data and device at hand): ``auto: 16`` in a spin box at its minimum, ``auto → conv``
+        for a choice. An empty dict takes every such note away."""
+        for p in self.params:
+            w = self.widgets[p.name]
+            value = resolved.get(p.name)
+            if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                at_auto = w.value() == w.minimum() and value is not None and value != w.value()
+                w.setSpecialValueText(f"auto: {value:g}" if at_auto else "")
+            elif isinstance(w, QComboBox):
+                for i in range(w.count()):
+                    choice = w.itemData(i)
+                    note = i == w.currentIndex() and value is not None and value != choice
+                    w.setItemText(i, f"{choice} → {value}" if note else str(choice))
+
 
 def _step_for(p: Param) -> float:
     if p.min is not None and p.max is not None and p.max > p.min:

@@ -6,6 +6,7 @@ as they change; nothing reads them from this panel."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -44,6 +45,9 @@ class ModelPanel(QWidget):
         studio.config_applied.connect(self.form.set_values)  # its `changed` sets studio.config
         studio.data_loaded.connect(self._refresh_enabled)
         studio.data_cleared.connect(self._refresh_enabled)
+        # what the family's auto values become, shown in the form (see resolved_config)
+        for signal in (studio.config_changed, studio.data_loaded, studio.data_cleared, studio.device_changed):
+            signal.connect(self._show_resolved)
 
     def _fill(self, host: Any) -> None:
         current = self.current_name() or PREFERRED
@@ -104,6 +108,9 @@ class ModelPanel(QWidget):
         self.form.set_config_class(cls.Config)
         self.studio.set_family(cls, self.form.values())
 
+    def _show_resolved(self, *_: Any) -> None:
+        self.form.show_resolved(resolved_config(self.studio))
+
     def _publish_config(self) -> None:
         if self.studio.family is None:
             return
@@ -111,3 +118,21 @@ class ModelPanel(QWidget):
             self.studio.set_config(self.form.values())
         except ConfigError as exc:  # a free-text field out of range: Start says so
             self.studio.set_config(self.studio.config, problem=str(exc))
+
+
+def resolved_config(studio: Any) -> dict[str, Any]:
+    """The chosen family's hyperparameters with its ``auto`` values resolved for the loaded
+    data and the chosen device, as a run would record them; empty when that cannot be said
+    (no family or data yet, a value out of range, a device this machine lacks)."""
+    family, data = studio.family, studio.dataset
+    if family is None or data is None or studio.config_problem:
+        return {}
+    from genstudio.api import config_from_dict
+    from genstudio.training.device import resolve_device
+
+    try:
+        config = config_from_dict(family.Config, studio.config)
+        resolved = family.resolve_config(config, data.spec, resolve_device(studio.device))
+        return dataclasses.asdict(resolved)
+    except Exception:
+        return {}

@@ -34,6 +34,7 @@ class Studio(QObject):
     family_changed = Signal(object)  # a model class, or None
     config_changed = Signal(object)  # dict: the chosen family's hyperparameters
     config_applied = Signal(object)  # dict: hyperparameters for the Model panel's form to take
+    device_changed = Signal(str)  # the device chosen to train on ("auto", "cpu", "cuda"...)
     run_opened = Signal(object)  # RunRecord: a run to show in the Samples and Latent tabs
     training_starting = Signal(str)  # what is being prepared, as a sentence for the status line
     training_not_started = Signal(str, object)  # message, details (a traceback) or None
@@ -51,6 +52,7 @@ class Studio(QObject):
         self.family: Any = None
         self.config: dict[str, Any] = {}
         self.config_problem = ""  # why the hyperparameters in the form are not valid, if they are not
+        self.device = "auto"  # the Training tab's choice, for what a family's auto values become
         self.session: TrainingSession | None = None  # the newest session, running or ended
         self.starting = False  # a run is being prepared in the background
         self._loading: Workspace | None = None  # the workspace whose plugins are being loaded
@@ -121,6 +123,12 @@ class Studio(QObject):
         """The hyperparameters the user set; ``problem`` says why they cannot be used, if so."""
         self.config, self.config_problem = dict(config), problem
         self.config_changed.emit(self.config)
+
+    def set_device(self, device: str) -> None:
+        """The device the next run trains on, as chosen in the Training tab."""
+        if device != self.device:
+            self.device = device
+            self.device_changed.emit(device)
 
     # -- what the user may do now --------------------------------------------------------------
 

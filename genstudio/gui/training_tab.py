@@ -90,6 +90,7 @@ class TrainingTab(QWidget):
         self.device = QComboBox()
         self.device.addItems(list(setting_param("device").choices))
         self.device.setCurrentText(setting_param("device").default)
+        self.device.currentTextChanged.connect(studio.set_device)
         self.cpu_threads = QSpinBox()
         self.cpu_threads.setRange(1, max(1, os.cpu_count() or 1))
         self.cpu_threads.setValue(default_cpu_threads())

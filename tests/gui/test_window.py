@@ -382,3 +382,26 @@ def test_torchs_warm_up_leaves_the_long_lived_objects_out_of_garbage_collections
     assert torch_warmed_up()
     frozen = gc.get_freeze_count()
     assert frozen > 10_000  # torch's modules and functions at the least
+
+
+def test_the_form_shows_what_auto_values_become_and_the_run_records_it(window, qtbot):
+    """Issue 12: a family's auto values resolve from the data and the device, and the form
+    shows the resolved value; the run records the same."""
+    choose(window, qtbot, data="mnist", family="vae")  # the built-in 28x28 digits
+    form = window.model_panel.form
+    width, arch, likelihood = form.widgets["width"], form.widgets["arch"], form.widgets["likelihood"]
+    assert width.value() == 0 and width.text() == "auto: 16"  # 16 channels on a CPU
+    assert arch.currentText() == "auto → conv" and arch.currentData() == "auto"
+    assert likelihood.currentText() == "auto → bernoulli"  # pixels in [0, 1]
+    assert form.widgets["latent_dim"].text() == "16"  # not an auto value: no note
+    width.setValue(24)
+    assert width.text() == "24"
+    width.setValue(0)
+    assert width.text() == "auto: 16"
+    window.studio.clear_dataset()  # no data: nothing to resolve against, so no note
+    assert width.text() == "0" and arch.currentText() == "auto"
+    window.data_panel.open_source("mnist")
+    qtbot.waitUntil(lambda: window.studio.dataset is not None, timeout=TIMEOUT)
+    assert width.text() == "auto: 16"
+    assert train(window, qtbot, steps=3).type == "finished"
+    assert RunStore(window.studio.workspace).get_run(1).config["width"] == 16
