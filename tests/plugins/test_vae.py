@@ -181,3 +181,63 @@ def test_width_resolves_to_16_on_a_cpu_and_32_elsewhere():
     assert VAE.resolve_config(VAEConfig(), spec, "cuda").width == 32
     assert VAE.resolve_config(VAEConfig(width=24), spec, "cpu").width == 24
     assert VAE(spec, VAEConfig()).config.width == 16  # built without the host, as on its device
+
+
+def test_em_recovers_a_mixture_of_separated_gaussians():
+    from genstudio_plugins.vae import fit_gaussian_mixture
+
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randn(3, 16, generator=g) * 5
+    scales = (0.5, 1.0, 2.0)
+    sizes = (1000, 3000, 2000)
+    x = torch.cat([c + torch.randn(n, 16, generator=g) * s for c, s, n in zip(centres, scales, sizes)]).double()
+    weights, means, tril = fit_gaussian_mixture(x, 3)
+    match = torch.cdist(means.float(), centres).argmin(1)  # each fitted component's true one
+    assert sorted(match.tolist()) == [0, 1, 2]
+    for i, j in enumerate(match.tolist()):
+        assert float((means[i].float() - centres[j]).norm()) < 0.2
+        assert float(weights[i]) == pytest.approx(sizes[j] / 6000, abs=0.01)
+        assert float(tril[i].diagonal().mean()) == pytest.approx(scales[j], rel=0.05)
+    again = fit_gaussian_mixture(x, 3)  # deterministic, from its own seed
+    assert all(torch.equal(a, b) for a, b in zip((weights, means, tril), again))
+
+
+def test_samples_decode_codes_from_a_mixture_fitted_to_the_training_codes():
+    """The ex-post prior (Ghosh et al. 2020): sample_latent draws from a mixture fitted to the
+    posterior means seen in training, which is kept in checkpoints; prior=normal keeps N(0, I)."""
+    x = torch.zeros(128, 1, 8, 8)
+    x[:64, :, :4] = 1.0  # two kinds of picture: two clusters of codes
+    x[64:, :, 4:] = 1.0
+    vae = make(latent_dim=2, width=8, prior_components=2)
+    normal = make(latent_dim=2, width=8, prior="normal")
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(vae.sample_latent(5, g), torch.randn(5, 2, generator=torch.Generator().manual_seed(0)))
+    for _ in range(150):  # fewer codes than the fit needs at first: N(0, I) until then
+        vae.train_step(Batch(x))
+        normal.train_step(Batch(x))
+    with torch.no_grad():
+        codes = vae.encode(x)
+        z = vae.sample_latent(4000, torch.Generator().manual_seed(1))
+    assert float(vae.prior_weights.sum()) == pytest.approx(1.0)
+    # the two clusters of training codes, found again in the codes of samples
+    near = torch.cdist(vae.prior_means, torch.stack([codes[:64].mean(0), codes[64:].mean(0)]))
+    # (the buffer holds the last 64 batches' codes, from a moving encoder: near, not on, today's)
+    apart = float((codes[:64].mean(0) - codes[64:].mean(0)).norm())
+    assert sorted(near.argmin(1).tolist()) == [0, 1] and float(near.min(1).values.max()) < 0.2 * apart
+    half = (torch.cdist(z, vae.prior_means).argmin(1) == 0).float().mean()
+    assert float(half) == pytest.approx(0.5, abs=0.05)
+    assert float(normal.prior_weights.sum()) == 0.0  # prior=normal fits nothing
+    # a checkpoint keeps the mixture: a model built from it samples the same codes
+    state = vae.checkpoint_state()
+    loaded = make(latent_dim=2, width=8, prior_components=2)
+    loaded.load_checkpoint_state(state)
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert torch.equal(vae.sample_latent(16, g1), loaded.sample_latent(16, g2))
+    # a checkpoint from before the ex-post prior loads, and samples N(0, I) codes until trained
+    old = {**state, "module": {k: v for k, v in state["module"].items() if not k.startswith("prior_")}}
+    older = make(latent_dim=2, width=8)
+    older.load_checkpoint_state(old)
+    assert torch.equal(
+        older.sample_latent(3, torch.Generator().manual_seed(2)),
+        torch.randn(3, 2, generator=torch.Generator().manual_seed(2)),
+    )
