@@ -226,7 +226,7 @@ class GAN(TorchModel):
                 f"conditional={config.conditional} needs labelled data with at least 2 classes; "
                 f"{spec.source or 'this data'} has {'no labels' if spec.classes is None else 'one class'}"
             )
-        arch = config.arch if config.arch != "auto" else ("conv" if spec.kind == "image" else "mlp")
+        arch = config.arch if config.arch != "auto" else _auto_arch(spec)
         if arch == "conv" and spec.kind != "image":
             raise ValueError("arch=conv needs image data; use arch=mlp for vectors")
         self.arch = arch
@@ -273,11 +273,12 @@ class GAN(TorchModel):
 
     @classmethod
     def resolve_config(cls, config: GANConfig, spec: DataSpec, device) -> GANConfig:
-        """``arch`` auto as the data says, the noise size for ``latent_dim`` 0, and with ``wgan-gp`` Gulrajani et al.'s optimiser
-        settings for every one of them left at its declared default (see the module docstring)."""
+        """``arch`` auto as the data says, the noise size for ``latent_dim`` 0, and with
+        ``wgan-gp`` Gulrajani et al.'s optimiser settings for every one of them left at its
+        declared default (see the module docstring)."""
         changes = {}
         if config.arch == "auto":
-            changes["arch"] = "conv" if spec.kind == "image" else "mlp"
+            changes["arch"] = _auto_arch(spec)
         if config.latent_dim == 0:
             changes["latent_dim"] = 64 if spec.kind == "image" else min(64, 4 * spec.dim)
         if config.loss == "wgan-gp":
@@ -502,6 +503,10 @@ class GAN(TorchModel):
         self.warned_collapse = bool(state.get("warned_collapse", False))
         self.low_spread_checks = int(state.get("low_spread_checks", 0))
         self.spread_checks = int(state.get("spread_checks", 0))
+
+
+def _auto_arch(spec: DataSpec) -> str:
+    return "conv" if spec.kind == "image" else "mlp"
 
 
 @hookimpl

@@ -137,7 +137,7 @@ class RBM(TorchModel):
         lo, hi = spec.value_range
         kind = config.visible
         if kind == "auto":
-            kind = "bernoulli" if spec.kind == "image" or (lo >= 0.0 and hi <= 1.0) else "gaussian"
+            kind = "bernoulli" if spec.unit_interval else "gaussian"
         if kind == "bernoulli" and (lo < 0.0 or hi > 1.0):
             raise ValueError(f"visible=bernoulli needs data in [0, 1]; this data spans [{lo:g}, {hi:g}]")
         self.gaussian = kind == "gaussian"

@@ -163,25 +163,24 @@ class VAE(TorchModel):
         if config.width == 0:
             changes["width"] = 16 if torch.device(device).type == "cpu" else 32
         if config.arch == "auto":
-            changes["arch"] = _auto_arch(spec)
+            changes["arch"] = "conv" if spec.kind == "image" else "mlp"
         if config.likelihood == "auto":
-            changes["likelihood"] = _auto_likelihood(spec)
+            changes["likelihood"] = "bernoulli" if spec.unit_interval else "gaussian"
         return dataclasses.replace(config, **changes) if changes else config
 
     def __init__(self, spec: DataSpec, config: VAEConfig, device="cpu"):
         super().__init__(spec, config, device)
-        if config.width == 0:  # built without the host (which resolves it): as on this device
-            config = self.config = self.resolve_config(config, spec, device)
+        # built without the host (which resolves them): the auto values as on this device
+        config = self.config = self.resolve_config(config, spec, device)
         lo, hi = spec.value_range
-        kind = config.likelihood if config.likelihood != "auto" else _auto_likelihood(spec)
-        self.likelihood = kind
+        kind = self.likelihood = config.likelihood
         self.discrete_likelihood = kind == "bernoulli" and config.binarize
         self.latent_dim = config.latent_dim
         # Gaussian data is modelled in [-1, 1]-scaled units; log_prob adds back the Jacobian
         self.register_buffer("centre", torch.tensor((lo + hi) / 2.0))
         self.register_buffer("half_range", torch.tensor(max((hi - lo) / 2.0, 1e-6)))
         out_per_dim = 2 if kind == "gaussian" else 1
-        arch = config.arch if config.arch != "auto" else _auto_arch(spec)
+        arch = config.arch
         if arch == "conv" and spec.kind != "image":
             raise ValueError("arch=conv needs image data; use arch=mlp for vectors")
         self.arch = arch
@@ -424,14 +423,6 @@ def fit_gaussian_mixture(
             break
         last = mean_ll
     return weights, means, torch.linalg.cholesky(covs)
-
-
-def _auto_arch(spec: DataSpec) -> str:
-    return "conv" if spec.kind == "image" else "mlp"
-
-
-def _auto_likelihood(spec: DataSpec) -> str:
-    return "bernoulli" if spec.unit_interval else "gaussian"
 
 
 def _log_continuous_bernoulli_norm(logits: torch.Tensor) -> torch.Tensor:

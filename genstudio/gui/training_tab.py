@@ -165,7 +165,7 @@ class TrainingTab(QWidget):
             minutes=float(length) if unit == "minutes" else None,
             batch_size=self.batch_size.value(),
             seed=self.seed.value(),
-            device=self.device.currentText(),
+            device=self.studio.device,  # the combo box's choice, kept by the studio
             cpu_threads=self.cpu_threads.value(),
             eval_every=self.eval_every.value(),
             eval_metrics=self.eval_metrics.text().strip() or setting_param("eval_metrics").default,
