@@ -84,7 +84,9 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, attempt):
     while proc.poll() is None:
         runs = store.list_runs()
         if runs:
-            assert runs[0].status == "running"
+            # "created" for the few milliseconds between the run's record and its first step
+            # (a reader polling every 10 ms under CI's load saw it), then "running"; never an end
+            assert runs[0].status in ("created", "running")
             n = store.count_scalars(runs[0].id)
             assert n >= seen
             seen = n
