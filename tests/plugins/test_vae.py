@@ -200,6 +200,13 @@ def test_em_recovers_a_mixture_of_separated_gaussians():
         assert float(tril[i].diagonal().mean()) == pytest.approx(scales[j], rel=0.05)
     again = fit_gaussian_mixture(x, 3)  # deterministic, from its own seed
     assert all(torch.equal(a, b) for a, b in zip((weights, means, tril), again))
+    # started from a fit of slightly moved data (as the VAE refits between two grids), EM
+    # lands on the fit from scratch, and one step gets there (from scratch it is 8 units off)
+    moved = fit_gaussian_mixture(x + 0.3, 3)
+    warm = fit_gaussian_mixture(x, 3, start=moved)
+    for a, b in zip((weights, means, tril), warm):
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(fit_gaussian_mixture(x, 3, iters=1, start=moved)[1], means, atol=1e-3, rtol=0)
 
 
 def test_samples_decode_codes_from_a_mixture_fitted_to_the_training_codes():
