@@ -68,6 +68,21 @@ def test_a_mass_over_256_levels_sees_the_levels_and_needs_no_offset(gs_host):
     assert nll.details["protocol"] == "the 256 grey levels, a probability mass; a bound"
 
 
+def test_a_density_of_noised_images_sees_noised_levels_and_says_so(gs_host):
+    """A flow trained on Gaussian-noised levels (``pixels``: ``noised``) is scored on the
+    levels plus noise of its std, not on a uniform dequantization within each bin."""
+    model = Recorder({"pixels": "noised", "noise": 0.1, "estimator": "exact"})
+    model.discrete_likelihood = False
+    _, nll = nll_of(gs_host, model)
+    offset = (torch.cat(model.seen) - torch.round(torch.from_numpy(X) * 255) / 255) / 0.1
+    assert float(offset.min()) < -1.0 and float(offset.max()) > 1.0  # no bin holds that
+    assert abs(float(offset.std()) - 1.0) < 0.3
+    d = 4
+    assert nll.values["bpd"] == pytest.approx((nll.values["nll"] + d * math.log(256)) / (d * math.log(2)))
+    assert nll.details["dequantized"] is False and nll.details["noise"] == 0.1
+    assert nll.details["protocol"].startswith("the 256-level pixels plus Gaussian noise of std 0.1")
+
+
 def test_an_ais_bracket_and_its_warning_reach_the_report(gs_host):
     log_w = torch.tensor([0.0, -30.0, -30.0, -30.0], dtype=torch.float64)  # one run carries it all
     summary = ais_summary(10.0, log_w)

@@ -13,7 +13,8 @@ from torch.autograd.functional import jacobian
 from genstudio.api import Batch, ConfigError, DataSpec, LoadContext, config_from_dict
 from genstudio.data.datasets import EightGaussians, Moons, ToyOptions
 from genstudio.testing import dry_run
-from genstudio_plugins.flow import ActNorm, Flow, FlowConfig, image_levels
+from genstudio_plugins.flow import Flow, FlowConfig, image_levels
+from genstudio_plugins.flow_layers import ActNorm
 
 
 def make(shape=(1, 8, 8), kind="image", value_range=(0.0, 1.0), **cfg) -> Flow:
@@ -124,7 +125,7 @@ def test_actnorm_initialises_once_and_the_flag_survives_checkpoints():
 
 
 def test_dequantization_bins_and_bits_per_dim():
-    model = make(steps_per_level=1, hidden_channels=8)
+    model = make(steps_per_level=1, hidden_channels=8, noise=0.0)
     x = torch.randint(0, 256, (64, 1, 8, 8)).float() / 255
     y = model.dequantize(x, torch.Generator().manual_seed(0))
     assert torch.equal(torch.floor(y * 256), torch.round(x * 255))  # each value stays in its bin
@@ -205,10 +206,74 @@ def test_the_image_flow_beats_the_per_class_gaussians_on_held_out_digits():
     train_x, test_x = dequantize(x[:1500]), dequantize(x[1500:])
     base = gaussian_baselines(train_x, y[:1500], test_x)
     torch.manual_seed(0)
-    config = config_from_dict(Flow.Config, {"steps_per_level": 4, "hidden_channels": 32, "lr_decay": "none"})
+    config = config_from_dict(
+        Flow.Config, {"steps_per_level": 4, "hidden_channels": 32, "lr_decay": "none", "noise": 0.0}
+    )
     flow = Flow(DataSpec("image", (1, 8, 8), 1500), config)
     for _ in range(200):
         flow.train_step(Batch(x[:1500][torch.randint(0, 1500, (64,), generator=g)]))
     with torch.no_grad():
         ll = float(flow.log_prob(test_x).mean())
     assert ll > max(base.values()) + 10.0, (ll, base)
+
+
+def test_noise_trains_on_noised_levels_and_samples_are_denoised_by_the_flows_score():
+    """``noise``: the data trained on is k / 255 + sigma eps; ``denoise`` is Tweedie's step
+    y + sigma^2 grad log p(y), checked against central differences of ``log_prob``; samples are
+    denoised, in [0, 1], under the host's no-grad and under inference mode alike."""
+    model = make(steps_per_level=2, hidden_channels=8, noise=0.1)
+    x = torch.randint(0, 256, (256, 1, 8, 8)).float() / 255
+    y = model.dequantize(x, torch.Generator().manual_seed(0))
+    eps = (y - torch.round(x * 255) / 255) / 0.1
+    assert abs(float(eps.mean())) < 0.02 and abs(float(eps.std()) - 1) < 0.02
+    model.train_step(Batch(x))
+    perturb(model, 0.02)
+    model = model.double().eval()
+    y = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        step = model.denoise(y) - y
+        h = 1e-5
+        for i in (0, 17, 63):
+            e = torch.zeros_like(y).flatten(1)
+            e[:, i] = h
+            e = e.view_as(y)
+            numeric = (model.log_prob(y + e) - model.log_prob(y - e)) / (2 * h)
+            assert torch.allclose(step.flatten(1)[:, i], 0.01 * numeric, rtol=1e-5, atol=1e-9)
+        a = model.sample(4, torch.Generator().manual_seed(3), temperature=1.0)
+    with torch.inference_mode():
+        b = model.sample(4, torch.Generator().manual_seed(3), temperature=1.0)
+    z = torch.randn(4, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(a, model.denoise(model._invert(z)).clamp(0, 1))
+        assert not torch.allclose(a, model.decode(z))  # the denoising step did something
+    assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+
+
+def test_the_noised_flow_beats_the_per_class_gaussians_on_noised_held_out_digits():
+    """Trained with ``noise`` 0.1 on 8x8 digits, the flow's density of noised held-out digits
+    must beat the best trivial model of the same noised data, per-class Gaussians fitted to the
+    noised training digits (measured: 19.8 nats after 800 steps, against 12.7 for per-class
+    Gaussians and 2.5 for the mean image's); its protocol tells the ledger so."""
+    from genstudio.data.datasets import Digits
+
+    from .baselines import gaussian_baselines
+
+    d = Digits().load(None, None, None)
+    x, y = torch.from_numpy(d.x).float(), torch.from_numpy(d.y)
+    g = torch.Generator().manual_seed(0)
+
+    def noised(a):
+        return torch.round(a * 255) / 255 + 0.1 * torch.randn(a.shape, generator=g)
+
+    base = gaussian_baselines(noised(x[:1500]), y[:1500], test_x := noised(x[1500:]))
+    torch.manual_seed(0)
+    config = {"steps_per_level": 4, "hidden_channels": 32, "noise": 0.1, "lr_decay": "none"}
+    flow = Flow(DataSpec("image", (1, 8, 8), 1500), config_from_dict(Flow.Config, config))
+    for _ in range(800):
+        flow.train_step(Batch(x[:1500][torch.randint(0, 1500, (64,), generator=g)]))
+    flow.eval()
+    with torch.no_grad():
+        ll = float(flow.log_prob(test_x).mean())
+    assert ll > max(base.values()) + 5.0, (ll, base)
+    protocol = flow.likelihood_protocol()
+    assert protocol["pixels"] == "noised" and protocol["noise"] == 0.1
