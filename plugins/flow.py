@@ -267,11 +267,14 @@ class Flow(TorchModel):
         """E[x | y] for y = x + sigma eps, by Tweedie's formula y + sigma^2 grad_y log p(y)
         (Efron 2011, eq. 2.8) with the flow's exact score, as TarFlow denoises its samples
         (Zhai et al. 2024); ``sigma`` is ``config.noise``. Gradients are taken even under the
-        host's no-grad inference."""
-        with torch.inference_mode(False), torch.enable_grad():
-            y = y.detach().clone().requires_grad_(True)
-            score = torch.autograd.grad(self.log_prob(y).sum(), y)[0]
-        return (y + self.config.noise**2 * score).detach()
+        host's no-grad inference, 256 images at a time (the graph of a batch is kept for them)."""
+        out = []
+        for part in y.detach().split(256):
+            with torch.inference_mode(False), torch.enable_grad():
+                part = part.clone().requires_grad_(True)
+                score = torch.autograd.grad(self.log_prob(part).sum(), part)[0]
+            out.append((part + self.config.noise**2 * score).detach())
+        return torch.cat(out)
 
     def likelihood_protocol(self) -> dict:
         """How ``log_prob`` is computed, for the likelihood ledger."""
@@ -285,9 +288,15 @@ class Flow(TorchModel):
             f"of std {self.config.noise:g} (Zhai et al. 2024); not a bound on the likelihood of the 256-level images",
         }
 
+    def extra_state(self) -> dict:
+        return {"noise": self.config.noise}
+
     def load_extra_state(self, state: dict) -> None:
         if "steps_done" in state:  # checkpoints before the host kept the step count
             self.step = int(state["steps_done"])
+        # the weights hold to the noise they were trained with; checkpoints from before
+        # ``noise`` existed were trained on uniformly dequantized pixels
+        self.config.noise = float(state.get("noise", 0.0))
 
 
 @hookimpl

@@ -102,9 +102,11 @@ def short_extractor(identity: str) -> str:
     return name if len(name) < 24 else name[:21] + "..."
 
 
-def published_item(family: str) -> QTableWidgetItem:
+def published_item(family: str, noise: float | None = None) -> QTableWidgetItem:
     """The closest published likelihood for ``family``; every one, with its protocol and
-    training budget, in the tooltip."""
+    training budget, in the tooltip. ``noise``: the run's likelihood is a density of images
+    with Gaussian noise of that std (the ``noise`` in the nll metric's details), which no
+    paper's figure is."""
     from genstudio.metrics.references import describe, published
 
     refs = published(family)
@@ -113,8 +115,17 @@ def published_item(family: str) -> QTableWidgetItem:
         item.setToolTip(f"No published likelihood is recorded for {family}.")
         return item
     first = refs[0]
-    item = QTableWidgetItem(f"{first['value']:g} {first['unit']}")
-    item.setToolTip("\n\n".join(f"{describe(r)}\nprotocol: {r['protocol']}\ntraining: {r['budget']}" for r in refs))
+    tip = "\n\n".join(f"{describe(r)}\nprotocol: {r['protocol']}\ntraining: {r['budget']}" for r in refs)
+    if noise is None:
+        item = QTableWidgetItem(f"{first['value']:g} {first['unit']}")
+    else:
+        item = QTableWidgetItem(f"{first['value']:g} {first['unit']} (not comparable)")
+        tip = (
+            f"This run's likelihood is the density of images with Gaussian noise of std {noise:g} added, "
+            "which the model was trained on; the published figures are of images without that noise, "
+            "so the two do not compare.\n\n" + tip
+        )
+    item.setToolTip(tip)
     return item
 
 
@@ -355,7 +366,9 @@ class EvaluateTab(QWidget):
                     text = f"{value:.4g}" + (f" ± {std:.2g}" if std is not None else "")
                     self.table.setItem(r, c, QTableWidgetItem(text))
             if papers:
-                self.table.setItem(r, len(columns) + 1, published_item(run.model))
+                nll = [row for row in stored[run.id] if row["metric"] == "nll"]
+                noise = (nll[-1].get("details") or {}).get("noise") if nll else None
+                self.table.setItem(r, len(columns) + 1, published_item(run.model, noise))
         self.table.resizeRowsToContents()
 
     def selected_run(self) -> int | None:

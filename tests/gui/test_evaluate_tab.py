@@ -139,5 +139,10 @@ def test_a_likelihood_shows_the_published_reference_with_its_protocol_and_budget
     assert "Burda, Grosse and Salakhutdinov 2016" in vae.toolTip()
     assert "protocol: MNIST, dynamically binarised" in vae.toolTip() and "training: 60,000" in vae.toolTip()
     assert tab.table.item(1, last).text() == "—"
+    noised = [SimpleNamespace(id=3, name="noised", model="flow")]
+    tab._fill_table(noised, {3: [{**row, "details": {"noise": 0.2, "protocol": "..."}}]})
+    flow = tab.table.item(0, tab.table.columnCount() - 1)
+    assert flow.text() == "1.06 bits/dim (not comparable)"
+    assert flow.toolTip().startswith("This run's likelihood is the density of images with Gaussian noise of std 0.2")
     tab._fill_table(runs, {1: [{**row, "metric": "fid", "key": "fid", "extractor": "raw"}]})
     assert tab.table.horizontalHeaderItem(tab.table.columnCount() - 1).text() != "published\n[likelihood]"

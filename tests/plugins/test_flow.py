@@ -277,3 +277,22 @@ def test_the_noised_flow_beats_the_per_class_gaussians_on_noised_held_out_digits
     assert ll > max(base.values()) + 5.0, (ll, base)
     protocol = flow.likelihood_protocol()
     assert protocol["pixels"] == "noised" and protocol["noise"] == 0.1
+
+
+def test_a_checkpoint_from_before_noise_loads_as_the_dequantized_flow_it_was():
+    old = make(steps_per_level=1, hidden_channels=8, noise=0.0)
+    old.train_step(Batch(torch.rand(16, 1, 8, 8)))
+    state = old.checkpoint_state()
+    del state["extra"]["noise"]  # what a checkpoint written before this option holds
+    again = make(steps_per_level=1, hidden_channels=8)  # today's default: noise 0.2
+    assert again.config.noise == 0.2
+    again.load_checkpoint_state(state)
+    assert again.config.noise == 0.0
+    x = torch.rand(4, 1, 8, 8)
+    old.eval(), again.eval()
+    with torch.no_grad():
+        assert torch.allclose(again.log_prob(x), old.log_prob(x))
+    noised = make(steps_per_level=1, hidden_channels=8, noise=0.1)
+    fresh = make(steps_per_level=1, hidden_channels=8)
+    fresh.load_checkpoint_state(noised.checkpoint_state())
+    assert fresh.config.noise == 0.1
