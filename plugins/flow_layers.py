@@ -123,6 +123,22 @@ class AffineCoupling(nn.Module):
         return torch.cat([ya, (yb / scale.clamp_min(1e-20) - shift).clamp(-1e4, 1e4)], 1)
 
 
+def chain_forward(parts: nn.ModuleList, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bijections applied in order: the output and the summed log|det| per example (N,)."""
+    total = x.new_zeros(len(x))
+    for part in parts:
+        x, logdet = part(x)
+        total = total + logdet
+    return x, total
+
+
+def chain_inverse(parts: nn.ModuleList, y: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`chain_forward`: each part's inverse, last first."""
+    for part in reversed(parts):
+        y = part.inverse(y)
+    return y
+
+
 class FlowStep(nn.Module):
     """One step of Glow (Kingma and Dhariwal 2018, Figure 2a): actnorm, 1x1 conv, coupling."""
 
@@ -131,16 +147,10 @@ class FlowStep(nn.Module):
         self.layers = nn.ModuleList([ActNorm(channels), InvertibleLinear(channels), AffineCoupling(channels, hidden)])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        total = x.new_zeros(len(x))
-        for layer in self.layers:
-            x, logdet = layer(x)
-            total = total + logdet
-        return x, total
+        return chain_forward(self.layers, x)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        for layer in reversed(self.layers):
-            y = layer.inverse(y)
-        return y
+        return chain_inverse(self.layers, y)
 
 
 class SplitPrior(nn.Module):
@@ -189,9 +199,8 @@ class MultiScaleFlow(nn.Module):
         zs = []
         for i, level in enumerate(self.levels):
             x = F.pixel_unshuffle(x, 2)  # squeeze: (C, H, W) -> (4C, H/2, W/2) (Dinh et al. 2017, Fig. 3)
-            for step in level:
-                x, ld = step(x)
-                logdet = logdet + ld
+            x, ld = chain_forward(level, x)
+            logdet = logdet + ld
             if i < len(self.splits):
                 x, eps, ld = self.splits[i](x)
                 zs.append(eps.flatten(1))
@@ -205,8 +214,7 @@ class MultiScaleFlow(nn.Module):
         for i in reversed(range(len(self.levels))):
             if i < len(self.splits):
                 x = self.splits[i].inverse(x, pieces[i].reshape(len(z), *self.out_shapes[i]))
-            for step in reversed(self.levels[i]):
-                x = step.inverse(x)
+            x = chain_inverse(self.levels[i], x)
             x = F.pixel_shuffle(x, 2)
         return x
 
@@ -317,13 +325,7 @@ class SplineFlow(nn.Module):
         self.steps = nn.ModuleList(steps)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        total = x.new_zeros(len(x))
-        for step in self.steps:
-            x, logdet = step(x)
-            total = total + logdet
-        return x, total
+        return chain_forward(self.steps, x)
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        for step in reversed(self.steps):
-            z = step.inverse(z)
-        return z
+        return chain_inverse(self.steps, z)
