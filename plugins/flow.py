@@ -25,7 +25,7 @@ levels (``digits``: 17) is mapped to the nearest of the 256.
 Noise (``noise`` sigma > 0, images). As TarFlow does (Zhai et al. 2024), the flow is trained on
 the 256-level images plus Gaussian noise, y = k / 255 + sigma eps, through an affine map
 u = 4 (y - 1/2) instead of the logit (y leaves [0, 1]), and ``sample`` removes the noise by one
-step of Tweedie's formula with the flow's own score (``denoise``). The likelihood is then the
+step of Tweedie's formula with the flow's own score (``tweedie``). The likelihood is then the
 exact density of the noised images, which the ledger says (``pixels``: ``noised``); it bounds
 nothing about the 256-level images, so it does not compare with dequantised figures.
 
@@ -261,9 +261,9 @@ class Flow(TorchModel):
         z = torch.randn(n, self.latent_dim, generator=generator, device=ref.device, dtype=ref.dtype)
         if not (self.image and self.config.noise > 0):
             return self.decode(z * t)
-        return self.denoise(self._invert(z * t)).clamp(0.0, 1.0)
+        return self.tweedie(self._invert(z * t)).clamp(0.0, 1.0)
 
-    def denoise(self, y: torch.Tensor) -> torch.Tensor:
+    def tweedie(self, y: torch.Tensor) -> torch.Tensor:
         """E[x | y] for y = x + sigma eps, by Tweedie's formula y + sigma^2 grad_y log p(y)
         (Efron 2011, eq. 2.8) with the flow's exact score, as TarFlow denoises its samples
         (Zhai et al. 2024); ``sigma`` is ``config.noise``. Gradients are taken even under the

@@ -218,7 +218,7 @@ def test_the_image_flow_beats_the_per_class_gaussians_on_held_out_digits():
 
 
 def test_noise_trains_on_noised_levels_and_samples_are_denoised_by_the_flows_score():
-    """``noise``: the data trained on is k / 255 + sigma eps; ``denoise`` is Tweedie's step
+    """``noise``: the data trained on is k / 255 + sigma eps; ``tweedie`` is Tweedie's step
     y + sigma^2 grad log p(y), checked against central differences of ``log_prob``; samples are
     denoised, in [0, 1], under the host's no-grad and under inference mode alike."""
     model = make(steps_per_level=2, hidden_channels=8, noise=0.1)
@@ -231,7 +231,7 @@ def test_noise_trains_on_noised_levels_and_samples_are_denoised_by_the_flows_sco
     model = model.double().eval()
     y = torch.rand(2, 1, 8, 8, dtype=torch.float64)
     with torch.no_grad():
-        step = model.denoise(y) - y
+        step = model.tweedie(y) - y
         h = 1e-5
         for i in (0, 17, 63):
             e = torch.zeros_like(y).flatten(1)
@@ -244,7 +244,7 @@ def test_noise_trains_on_noised_levels_and_samples_are_denoised_by_the_flows_sco
         b = model.sample(4, torch.Generator().manual_seed(3), temperature=1.0)
     z = torch.randn(4, 64, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     with torch.no_grad():
-        assert torch.allclose(a, model.denoise(model._invert(z)).clamp(0, 1))
+        assert torch.allclose(a, model.tweedie(model._invert(z)).clamp(0, 1))
         assert not torch.allclose(a, model.decode(z))  # the denoising step did something
     assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
 
@@ -296,3 +296,11 @@ def test_a_checkpoint_from_before_noise_loads_as_the_dequantized_flow_it_was():
     fresh = make(steps_per_level=1, hidden_channels=8)
     fresh.load_checkpoint_state(noised.checkpoint_state())
     assert fresh.config.noise == 0.1
+
+
+def test_the_flow_claims_no_diffusion_denoiser():
+    """``denoise`` is the contract's name for a diffusion denoiser ``denoise(x_t, t)``; the
+    flow's Tweedie step must not claim it (the Model panel listed it, and a solver could)."""
+    from genstudio.api.model import capabilities
+
+    assert capabilities(Flow) == {"decode", "encode", "evaluate", "log_prob"}
