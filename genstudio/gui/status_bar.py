@@ -21,7 +21,10 @@ def device_description() -> str:
     return describe(resolve_device("auto"))
 
 
-def memory_text() -> str:
+def memory_text(torch_loaded: bool = True) -> str:
+    """The process's memory, and the GPU's once ``torch_loaded`` (the plugins import torch in a
+    thread of their own at start-up: until they are loaded, ``sys.modules`` may hold a torch
+    still being imported, without its ``cuda``)."""
     rss = 0
     try:
         with open("/proc/self/statm") as f:
@@ -31,7 +34,7 @@ def memory_text() -> str:
 
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     text = f"memory {rss / 2**30:.2f} GiB"
-    torch = sys.modules.get("torch")  # only report the GPU once torch is in use anyway
+    torch = sys.modules.get("torch") if torch_loaded else None  # the GPU once torch is in use anyway
     if torch is not None and torch.cuda.is_available():
         text += f" · GPU {torch.cuda.memory_allocated() / 2**30:.2f} GiB"
     return text
@@ -50,12 +53,16 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.memory_label)
         self._memory_timer = QTimer(self)
         self._memory_timer.setInterval(MEMORY_EVERY_MS)
-        self._memory_timer.timeout.connect(lambda: self.memory_label.setText(memory_text()))
+        self._memory_timer.timeout.connect(self._show_memory)
         self._memory_timer.start()
-        self.memory_label.setText(memory_text())
+        self._studio = studio
+        self._show_memory()
         studio.workspace_changed.connect(self._workspace_changed)
         studio.training_started.connect(self._training_started)
         self._workspace_changed(studio.workspace)
+
+    def _show_memory(self) -> None:
+        self.memory_label.setText(memory_text(torch_loaded=self._studio.host is not None))
 
     def show_device(self, description: str) -> None:
         self.device_label.setText(f"device: {description}")

@@ -51,6 +51,22 @@ def enabled_pairs(win):
     ]
 
 
+def test_the_window_builds_while_torch_is_half_imported_by_the_plugin_thread(qtbot, tmp_path, settings, monkeypatch):
+    """At start-up the plugins import torch in their own thread while the window is built:
+    the status bar must not read ``torch.cuda`` from a module still being imported (seen
+    once as an AttributeError that killed the application before its window showed)."""
+    import sys
+    import types
+
+    from genstudio.gui.app import make_window
+
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))  # no ``cuda`` yet
+    win = make_window(str(tmp_path / "fresh"), settings)
+    qtbot.addWidget(win)
+    assert win.status.memory_label.text().startswith("memory ")
+    assert "GPU" not in win.status.memory_label.text()
+
+
 def test_the_run_menu_and_the_buttons_share_one_enabled_state_and_start_is_never_idle(qtbot, tmp_path, settings):
     from genstudio.gui.app import make_window
     from genstudio.testing import make_host
