@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from genstudio.api import param
 from genstudio.gui.config_form import ConfigForm, LogValueEdit
-from genstudio.gui.loss_plot import LossPlot, ema_block
+from genstudio.gui.loss_plot import Curve, LossPlot, ema_block, round_numbers
 from tests.gui.conftest import TIMEOUT, choose
 
 # -- data panel ------------------------------------------------------------------------------
@@ -324,6 +324,53 @@ def test_the_view_follows_the_data_until_the_user_moves_it(qtbot):
     assert plot.plot.getPlotItem().vb.viewRange()[0] == [10, 20]  # the user's view stays
     plot.auto_range()
     assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 300
+
+
+def test_a_following_view_moves_only_when_the_data_crosses_a_round_number(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    vb = plot.plot.getPlotItem().vb
+    changes, last = 0, None
+    rng = np.random.default_rng(0)
+    for start in range(0, 100_000, 1000):  # a run's progress events, a loss that falls slowly
+        steps = np.arange(start + 1, start + 1001)
+        plot.append({"loss": (steps, 5.0 / np.sqrt(steps) + 0.01 * rng.random(1000))}, wall=0.0)
+        plot.redraw()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        assert x0 <= 1 and x1 >= steps[-1]  # every point in view, with its rising values
+        assert y0 <= plot.curves["loss"].values[: steps[-1]].min() and y1 >= 5.0
+        changes += [[x0, x1], [y0, y1]] != last
+        last = [[x0, x1], [y0, y1]]
+    assert changes <= 40  # of 100 frames (every one before): the axes are laid out again now and then
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.0, 1.0), (1.0, 99_871.0), (-3.2, 0.004), (2.31, 2.3102)])
+def test_round_numbers_widen_to_a_multiple_of_a_unit_near_a_tenth_of_the_span(lo, hi):
+    a, b = round_numbers(lo, hi)
+    assert a < lo and b > hi and b - a < 1.5 * (hi - lo) + 1e-12
+    units = [m * 10.0**e for e in range(-6, 7) for m in (1, 2, 5) if (b - a) / 25 <= m * 10.0**e <= (b - a) / 4]
+    assert any(all(math.isclose(v / u, round(v / u), abs_tol=1e-6) for v in (a, b)) for u in units)
+
+
+@pytest.mark.parametrize("arrivals", [1, 333, 5000])
+def test_a_curve_keeps_every_point_while_its_buffers_double_ahead_of_time(arrivals):
+    rng = np.random.default_rng(arrivals)
+    total = 20_000 if arrivals > 1 else 3000
+    values = rng.normal(size=total)
+    curve = Curve("loss")
+    for start in range(0, total, arrivals):
+        m = min(arrivals, total - start)
+        if curve._ahead._thread is not None:
+            curve._ahead._thread.join()  # progress events come 20 times a second, not all at once
+        if start + m > len(curve.steps) and arrivals < len(curve.steps) // 6 and curve.weight == 0:
+            assert curve._moved == curve.n  # the doubling finds everything moved already
+        curve.extend(np.arange(start, start + m), values[start : start + m], np.full(m, 0.5))
+        if start == total // 2 // arrivals * arrivals:
+            curve.set_weight(0.6)  # smoothing changed half way: every smoothed value moves again
+    np.testing.assert_array_equal(curve.values[:total], values)
+    np.testing.assert_array_equal(curve.steps[:total], np.arange(total))
+    np.testing.assert_array_equal(curve.walls[:total], 0.5)
+    np.testing.assert_allclose(curve.smooth[:total], tensorboard_smoothing(values, 0.6), rtol=1e-9, atol=1e-12)
 
 
 def test_grid_lines_sit_at_the_axes_ticks_and_follow_the_view(qtbot):
