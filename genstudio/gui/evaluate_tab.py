@@ -208,16 +208,23 @@ class EvaluateTab(QWidget):
             pics.addLayout(box)
         sl.addLayout(pics, 1)
 
-        right = QWidget()
-        rl = QVBoxLayout(right)
+        figures = QWidget()
+        rl = QVBoxLayout(figures)
+        rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(self.error)
         rl.addWidget(self.table, 2)
         rl.addWidget(self.note)
         rl.addWidget(self.pairs_label)
         rl.addWidget(self.pairs, 1)
-        rl.addWidget(scoring, 2)
+        # a header and four runs stay in view however the parts below are sized (in a window
+        # 900 pixels high, the table had shrunk to one row behind its scroll bar)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() * 2 + 5 * 24)
         self.anomaly = AnomalyPanel(studio, self.selected_run)  # ROC/PR for chosen labels (genstudio.apply)
-        rl.addWidget(self.anomaly, 3)
+        right = QSplitter(Qt.Orientation.Vertical)  # the person decides what gets the height
+        right.setChildrenCollapsible(False)
+        for i, (part, stretch) in enumerate(((figures, 3), (scoring, 1), (self.anomaly, 2))):
+            right.addWidget(part)
+            right.setStretchFactor(i, stretch)
         splitter = QSplitter()
         splitter.addWidget(choose)
         splitter.addWidget(right)

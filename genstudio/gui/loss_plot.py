@@ -64,14 +64,15 @@ def ema_block(values: np.ndarray, weight: float, last: float) -> tuple[np.ndarra
 BUFFERS = ("steps", "walls", "values", "smooth")  # a curve's arrays, one value per point
 
 
-def round_numbers(lo: float, hi: float, pad: float = 0.02) -> tuple[float, float]:
-    """``lo``..``hi`` widened by ``pad`` of its span on each side, then outwards to multiples
+def round_numbers(lo: float, hi: float, pad: float = 0.02, low_pad: float | None = None) -> tuple[float, float]:
+    """``lo``..``hi`` widened by ``pad`` of its span on each side (``low_pad`` below, if
+    given), then outwards to multiples
     of a unit of 1, 2 or 5 times a power of ten near a tenth of the span (matplotlib's
     ``axes.autolimit_mode: round_numbers``). A view that follows a growing run then moves
     when the data crosses a unit, not on every frame: a frame whose range changed cost the
     GUI thread about 3 ms more (the range, the axes and the grid laid out again)."""
     span = hi - lo
-    lo, hi = lo - pad * span, hi + pad * span
+    lo, hi = lo - (pad if low_pad is None else low_pad) * span, hi + pad * span
     raw = (hi - lo) / 10.0
     if not (math.isfinite(raw) and raw > 0):
         return lo, hi
@@ -476,7 +477,8 @@ class LossPlot(QWidget):
             y0 = y0 if math.isfinite(y0) else max(y1, 1e-12) / 10
             y0, y1 = math.log10(max(y0, 1e-12)), math.log10(max(y1, 1e-12))
         vb = self.plot.getPlotItem().vb
-        x_range = round_numbers(x0, x1 if x1 > x0 else x0 + 1)
+        # steps start at the first one: no margin to its left (a view from step 1 began at -50)
+        x_range = round_numbers(x0, x1 if x1 > x0 else x0 + 1, low_pad=0.0)
         y_range = round_numbers(y0, y1 if y1 > y0 else y0 + 1)
         if [list(x_range), list(y_range)] == vb.viewRange():
             return  # the data grew inside the view: no new range, no axes to lay out again
