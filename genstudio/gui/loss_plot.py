@@ -66,9 +66,8 @@ BUFFERS = ("steps", "walls", "values", "smooth")  # a curve's arrays, one value 
 
 def round_numbers(lo: float, hi: float, pad: float = 0.02, low_pad: float | None = None) -> tuple[float, float]:
     """``lo``..``hi`` widened by ``pad`` of its span on each side (``low_pad`` below, if
-    given), then outwards to multiples
-    of a unit of 1, 2 or 5 times a power of ten near a tenth of the span (matplotlib's
-    ``axes.autolimit_mode: round_numbers``). A view that follows a growing run then moves
+    given), then outwards to multiples of a unit of 1, 2 or 5 times a power of ten near a
+    tenth of the span (matplotlib's ``axes.autolimit_mode: round_numbers``). A view that follows a growing run then moves
     when the data crosses a unit, not on every frame: a frame whose range changed cost the
     GUI thread about 3 ms more (the range, the axes and the grid laid out again)."""
     span = hi - lo
@@ -85,17 +84,19 @@ class Successors:
     """The next, larger buffers of a curve, allocated and touched in a thread of their own:
     the first touch of fresh memory is the slow part of growing (page faults; on a virtual
     machine whose host backs memory lazily, up to 25 ms a megabyte), and numpy lets go of the
-    interpreter lock while it fills an array, so the window does not wait for it."""
+    interpreter lock while it fills an array, so the window does not wait for it. ``moved``:
+    how many points the curve has copied into them so far."""
 
     def __init__(self) -> None:
         self._size = 0
+        self.moved = 0
         self._thread: threading.Thread | None = None
         self._made: tuple[int, dict[str, np.ndarray]] | None = None
 
     def get(self, size: int) -> dict[str, np.ndarray] | None:
         """The buffers of ``size`` points if they are ready; starts making them if not begun."""
         if self._size != size:
-            self._size = size
+            self._size, self.moved = size, 0
             self._thread = threading.Thread(target=self._make, args=(size,), name="genstudio-plot-buffers", daemon=True)
             self._thread.start()
             return None
@@ -103,17 +104,19 @@ class Successors:
             return None
         return self._ready(size)
 
-    def take(self, size: int) -> dict[str, np.ndarray] | None:
-        """The buffers of ``size`` points (waiting for them if they are being made), or None
-        when none of that size were begun; either way the next call starts afresh."""
+    def take(self, size: int) -> tuple[dict[str, np.ndarray] | None, int]:
+        """The buffers of ``size`` points (waiting for them if they are being made) and the
+        points moved into them, or (None, 0) when none of that size were begun; either way
+        the next call starts afresh."""
         if self._size == size and self._thread is not None:
             self._thread.join()
         arrays = self._ready(size)
-        self._size, self._thread, self._made = 0, None, None
-        return arrays
+        moved = self.moved if arrays is not None else 0
+        self._size, self.moved, self._thread, self._made = 0, 0, None, None
+        return arrays, moved
 
     def _ready(self, size: int) -> dict[str, np.ndarray] | None:
-        made = self._made
+        made = self._made  # a thread for an older size may finish late: its buffers are not these
         return made[1] if made is not None and made[0] == size else None
 
     def _make(self, size: int) -> None:
@@ -136,9 +139,7 @@ class Curve:
         self.walls = np.empty(1024)
         self.values = np.empty(1024)
         self.smooth = np.empty(1024)
-        # the buffers' successors while they are being filled (see _move_ahead), and how far
-        self._ahead = Successors()
-        self._moved = 0
+        self._ahead = Successors()  # the buffers' successors while they are filled (see _move_ahead)
         self._state = 0.0  # the EMA before debiasing
         self.weight = 0.0
         self.dirty = False
@@ -151,13 +152,12 @@ class Curve:
             size *= 2
         if size == len(self.steps):
             return
-        ahead, moved = self._ahead.take(size), self._moved
+        ahead, moved = self._ahead.take(size)
         if ahead is None:
-            ahead, moved = {name: np.empty(size) for name in BUFFERS}, 0
+            ahead = {name: np.empty(size) for name in BUFFERS}
         for name in BUFFERS:
             ahead[name][moved : self.n] = getattr(self, name)[moved : self.n]
             setattr(self, name, ahead[name])
-        self._moved = 0
 
     def _move_ahead(self, arrived: int) -> None:
         """From half full on, copy the buffers into their twice-as-large successors, three
@@ -171,10 +171,11 @@ class Curve:
         ahead = self._ahead.get(2 * size)
         if ahead is None:
             return  # still being touched
-        end = min(self.n, self._moved + 3 * arrived)
+        start = self._ahead.moved
+        end = min(self.n, start + 3 * arrived)
         for name in BUFFERS:
-            ahead[name][self._moved : end] = getattr(self, name)[self._moved : end]
-        self._moved = end
+            ahead[name][start:end] = getattr(self, name)[start:end]
+        self._ahead.moved = end
 
     def extend(self, steps: Any, values: Any, walls: Any) -> None:
         m = len(steps)
@@ -197,7 +198,7 @@ class Curve:
 
     def set_weight(self, weight: float) -> None:
         self.weight = weight
-        self._moved = 0  # every smoothed value changes: move them all again
+        self._ahead.moved = 0  # every smoothed value changes: move them all again
         self._state = 0.0
         self.peaks["smooth"].clear()
         self._smooth_from(0)

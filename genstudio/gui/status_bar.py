@@ -21,7 +21,7 @@ def device_description() -> str:
     return describe(resolve_device("auto"))
 
 
-def memory_text(torch_loaded: bool = True) -> str:
+def memory_text(*, torch_loaded: bool) -> str:
     """The process's memory, and the GPU's once ``torch_loaded`` (the plugins import torch in a
     thread of their own at start-up: until they are loaded, ``sys.modules`` may hold a torch
     still being imported, without its ``cuda``)."""

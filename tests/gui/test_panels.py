@@ -363,7 +363,7 @@ def test_a_curve_keeps_every_point_while_its_buffers_double_ahead_of_time(arriva
         if curve._ahead._thread is not None:
             curve._ahead._thread.join()  # progress events come 20 times a second, not all at once
         if start + m > len(curve.steps) and arrivals < len(curve.steps) // 6 and curve.weight == 0:
-            assert curve._moved == curve.n  # the doubling finds everything moved already
+            assert curve._ahead.moved == curve.n  # the doubling finds everything moved already
         curve.extend(np.arange(start, start + m), values[start : start + m], np.full(m, 0.5))
         if start == total // 2 // arrivals * arrivals:
             curve.set_weight(0.6)  # smoothing changed half way: every smoothed value moves again
