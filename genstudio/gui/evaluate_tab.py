@@ -218,7 +218,12 @@ class EvaluateTab(QWidget):
         rl.addWidget(self.pairs, 1)
         # a header and four runs stay in view however the parts below are sized (in a window
         # 900 pixels high, the table had shrunk to one row behind its scroll bar)
-        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height() * 2 + 5 * 24)
+        table = self.table  # its header is one line, as tall as a row (the header's hint is -1 until shown)
+        table.setMinimumHeight(
+            5 * table.verticalHeader().defaultSectionSize()
+            + table.horizontalScrollBar().sizeHint().height()
+            + 2 * table.frameWidth()
+        )
         self.anomaly = AnomalyPanel(studio, self.selected_run)  # ROC/PR for chosen labels (genstudio.apply)
         right = QSplitter(Qt.Orientation.Vertical)  # the person decides what gets the height
         right.setChildrenCollapsible(False)
