@@ -41,7 +41,10 @@ def _to_device_float(x: Any, device: torch.device) -> torch.Tensor:
     import torch
 
     if not isinstance(x, torch.Tensor):
-        x = torch.from_numpy(np.ascontiguousarray(x))
+        x = np.ascontiguousarray(x)
+        # torch warns (on the terminal, once) about a tensor over read-only memory, such as a
+        # data set's memory-mapped file; a batch is small, so it is copied instead
+        x = torch.from_numpy(x if x.flags.writeable else x.copy())
     x = x.to(device)
     if x.dtype == torch.uint8:
         return x.float().div_(255.0)
