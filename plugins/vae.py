@@ -27,7 +27,8 @@ Bernoulli of the same logits, p(x|l) = C(l) s(l)^x (1 - s(l))^(1 - x) with C(l) 
 (Loaiza-Ganem and Cunningham 2019), which integrates to 1 and makes bits per dimension
 meaningful. ``binarize`` trains and scores binary pixels, a mass, as papers report MNIST.
 The validation ``nelbo`` is on ``log_prob``'s scale (with that normaliser), so -nelbo <=
-log_prob up to Monte Carlo noise; ``recon`` stays the training loss's cross-entropy term.
+log_prob up to Monte Carlo noise; the validation ``loss`` and ``recon`` stay those of training
+(the cross-entropy), to read against the training loss.
 """
 
 from __future__ import annotations
@@ -285,13 +286,20 @@ class VAE(TorchModel):
     def evaluate(self, batch: Batch) -> dict[str, float]:
         """Validation figures, nats per example, from a fixed seed: ``nelbo``, -ELBO on the scale
         of ``log_prob`` (grey levels: with the continuous Bernoulli's normaliser), so that
-        -nelbo <= log_prob up to Monte Carlo noise (Burda et al. 2016, theorem 1); ``recon``
-        and ``kl``, the terms of the training loss, as ``train/recon`` and ``train/kl``
-        (grey levels: recon is the Bernoulli cross-entropy, not a density)."""
+        -nelbo <= log_prob up to Monte Carlo noise (Burda et al. 2016, theorem 1); ``loss``,
+        ``recon`` and ``kl``, the training loss and its terms, as ``train_step`` reports them
+        (grey levels: recon is the Bernoulli cross-entropy, not a density), so that ``val/loss``
+        reads against ``loss`` for overfitting."""
         g = torch.Generator(device=batch.x.device).manual_seed(0)
         x = self._binarize(batch.x, g)
         ll, kl, dense, _ = self._elbo_terms(x, density=True, generator=g)
-        return {"nelbo": float((kl - dense).mean()), "recon": float(-ll.mean()), "kl": float(kl.mean())}
+        recon, kl_mean = float(-ll.mean()), float(kl.mean())
+        return {
+            "nelbo": float((kl - dense).mean()),
+            "loss": recon + self.kl_weight() * kl_mean,
+            "recon": recon,
+            "kl": kl_mean,
+        }
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior means (N, latent_dim)."""

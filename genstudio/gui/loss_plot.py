@@ -146,6 +146,11 @@ class Curve:
         self.peaks = {"values": Pyramid(), "smooth": Pyramid()}
         self.positive_min = math.inf  # where a log-scaled y axis starts
 
+    @property
+    def visible(self) -> bool:
+        """Drawn: not hidden by a click on its legend entry (nor before its items exist)."""
+        return self.item is None or self.item.isVisible()
+
     def _grow(self, need: int) -> None:
         size = len(self.steps)
         while size < need:
@@ -242,7 +247,13 @@ class Curve:
 
 class LossPlot(QWidget):
     """Curves per logged key, with smoothing, log-scale y, step or wall-time x, a readout
-    under the mouse, and auto-range."""
+    under the mouse, and auto-range.
+
+    A click on a legend entry hides its curve or shows it again; the view fits the curves
+    shown. A validation figure with no training twin (``val/nelbo`` beside ``loss``: the VAE's
+    bound on the scale of its likelihood, hundreds of nats away from its training loss) starts
+    hidden, so that it does not squash the curves that share the axes; its legend entry says
+    it is there."""
 
     #: Redraws a second as data arrives. Each frame re-lays the axes and repaints in Python,
     #: competing with the training thread for the interpreter lock: at 30 the plot's paints
@@ -355,6 +366,15 @@ class LossPlot(QWidget):
         self.legend.setColumnCount(1 + (len(self.legend.items) - 1) // LEGEND_ROWS)
         self._unattached.remove(curve)
         curve.dirty = True
+        # the legend's click hides or shows the line; the raw line and the view follow it
+        curve.item.visibleChanged.connect(lambda: self._shown_changed(curve))
+        if dashed and key.replace("val/", "") not in self.curves:
+            curve.item.setVisible(False)
+
+    def _shown_changed(self, curve: Curve) -> None:
+        curve.raw_item.setVisible(curve.visible)
+        if self.follow:
+            self._fit_view()
 
     def _attach_waiting(self, limit: int | None = None) -> None:
         """Give items to the curves still without them, in order of arrival; at most ``limit``."""
@@ -466,6 +486,8 @@ class LossPlot(QWidget):
 
     def _fit_view(self) -> None:
         curves = [c for c in self.curves.values() if c.n]
+        # the curves shown; all of them when every one is hidden
+        curves = [c for c in curves if c.visible] or curves
         if not curves:
             return
         xs = [c.x(self.x_axis)[[0, -1]] if self.x_axis == "wall" else c.steps[[0, c.n - 1]] for c in curves]
@@ -500,7 +522,7 @@ class LossPlot(QWidget):
         parts = []
         where = ""
         for key, curve in self.curves.items():
-            if not curve.n:
+            if not curve.n or not curve.visible:
                 continue
             base, offset = curve.base(self.x_axis)
             i = int(np.clip(np.searchsorted(base, x + offset), 0, curve.n - 1))

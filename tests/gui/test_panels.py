@@ -326,6 +326,31 @@ def test_the_view_follows_the_data_until_the_user_moves_it(qtbot):
     assert plot.plot.getPlotItem().vb.viewRange()[0][1] >= 300
 
 
+def test_a_validation_figure_without_a_training_twin_starts_hidden_and_a_legend_click_shows_it(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    steps = np.arange(1, 101)
+    plot.append({"loss": (steps, np.linspace(500, 100, 100)), "kl": (steps, np.full(100, 20.0))}, wall=0.0)
+    plot.append({"val/loss": ([50, 100], [200.0, 110.0]), "val/nelbo": ([50, 100], [-700.0, -900.0])}, wall=0.0)
+    plot.redraw()
+    vb = plot.plot.getPlotItem().vb
+    nelbo, val_loss = plot.curves["val/nelbo"], plot.curves["val/loss"]
+    assert not nelbo.visible and val_loss.visible  # val/loss has its twin, loss; val/nelbo none
+    assert vb.viewRange()[1][0] >= 0  # the view is the losses', not squashed down to -900
+    names = [label.text for _, label in plot.legend.items]
+    assert "val/nelbo" in names  # still listed, to be shown with a click
+
+    sample = next(s for s, label in plot.legend.items if label.text == "val/nelbo")
+    qtbot.mouseClick(
+        plot.plot.viewport(), Qt.MouseButton.LeftButton, pos=plot.plot.mapFromScene(sample.sceneBoundingRect().center())
+    )
+    assert nelbo.visible
+    assert vb.viewRange()[1][0] <= -900  # shown, it is fitted too
+
+    plot.curves["loss"].item.setVisible(False)  # as its legend entry's click does
+    assert not plot.curves["loss"].raw_item.isVisible()  # its unsmoothed line goes with it
+
+
 def test_a_following_view_moves_only_when_the_data_crosses_a_round_number(qtbot):
     plot = LossPlot()
     qtbot.addWidget(plot)

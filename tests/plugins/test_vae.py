@@ -155,6 +155,22 @@ def test_validation_nelbo_is_on_the_scale_of_log_prob(gs_train):
     assert -nelbo < float(iwae) + 1.0
 
 
+def test_validation_loss_is_the_training_loss_on_held_out_data(gs_train):
+    """val/loss is what train_step minimises (cross-entropy plus the weighted KL), on held-out
+    images, so it reads against loss; val/nelbo is hundreds of nats away on grey levels."""
+    trainer, _ = gs_train("vae", "digits", steps=40, val_every=20, batch_size=64, config={"warmup_steps": 80})
+    model = trainer.model
+    x = torch.from_numpy(trainer.dataset.as_float(slice(0, 200)))
+    with torch.no_grad():
+        val = model.eval().evaluate(Batch(x))
+    assert model.kl_weight() == pytest.approx(0.5)  # halfway through the warm-up
+    assert val["loss"] == pytest.approx(val["recon"] + 0.5 * val["kl"])
+    assert abs(val["nelbo"] - val["loss"]) > 10 * abs(val["kl"])  # another scale altogether
+    scalars = trainer.store.scalars(trainer.run.id, ["loss", "val/loss"])
+    train_loss, val_loss = scalars["loss"][1][-1], scalars["val/loss"][1][-1]
+    assert abs(val_loss - train_loss) < 0.25 * train_loss  # the same quantity, on other images
+
+
 def test_the_vae_beats_the_per_class_mean_images_on_held_out_mnist(shared_data):
     """A decoder that ignores z can do no better than the mean image (about -197 nats here),
     and a model that only knew the class no better than the mixture of the class means (about
