@@ -156,6 +156,12 @@ class LatentTab(QWidget):
         access.data_changed.connect(self._data_changed)
         self._model_changed()
 
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        # the picture was made when the model came (a live run's: at step 0, an untrained
+        # decoder's grey); it is made again from the model as it is now
+        self._request_decode()
+
     # -- availability ------------------------------------------------------------------------
 
     def _model_changed(self) -> None:

@@ -245,6 +245,16 @@ def test_latent_sliders_decode_the_code_they_show(window, qtbot):
     np.testing.assert_array_equal(tab.decoded.pixels, decoded_picture(model, code))
 
 
+def test_the_latent_picture_is_of_the_model_as_it_is_when_the_tab_is_opened(window, qtbot):
+    trained(window, qtbot, data="tiny", family="vae", steps=30)
+    tab = window.latent
+    model = window.access.trainer.model
+    # made when the run started, from the untrained decoder; opening the tab makes it again
+    with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):
+        window.tabs.setCurrentWidget(tab)
+    np.testing.assert_array_equal(tab.decoded.pixels, decoded_picture(model, np.zeros((1, 16))))
+
+
 @pytest.mark.parametrize(("endpoints", "method"), [(0, "linear"), (1, "spherical")])
 def test_interpolation_strips_decode_the_path_between_the_endpoints(window, qtbot, endpoints, method):
     import torch
