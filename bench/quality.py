@@ -21,7 +21,7 @@ The classifier is the ``classifier`` feature extractor trained on the 8,000 trai
 ``bench/results/quality_<family>.png``; the JSON to ``bench/results/quality.json`` (or
 ``quality_<tag>.json`` with ``--tag``). ``bench/gpu_quality.py`` runs the same on a GPU.
 
-    python bench/quality.py [--families rbm,flow] [--minutes 10] [--n 1000]
+    python bench/quality.py [--families rbm,flow] [--minutes 10] [--n 1000] [--config JSON] [--settings JSON]
 """
 
 from __future__ import annotations
@@ -288,6 +288,9 @@ def main(argv: list[str] | None = None, name: str = "quality", device: str = "cp
     ap.add_argument("--no-nll", action="store_true", help="skip the likelihoods")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--config", default="{}", help="JSON of config overrides for every family, e.g. '{\"width\": 32}'")
+    ap.add_argument(
+        "--settings", default="{}", help="JSON of training settings for every family, e.g. '{\"batch_size\": 64}'"
+    )
     ap.add_argument("--tag", default="", help="suffix of the result files (quality_<tag>.json)")
     args = ap.parse_args(argv)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
@@ -297,7 +300,8 @@ def main(argv: list[str] | None = None, name: str = "quality", device: str = "cp
     scorer = Scorer(args.n, device)
     results = {}
     for family in families:
-        results[family] = run_family(family, scorer, args.minutes, args, device=device, seed=args.seed)
+        settings = {"device": device, "seed": args.seed, **json.loads(args.settings)}
+        results[family] = run_family(family, scorer, args.minutes, args, **settings)
     write_result(
         f"{name}_{args.tag}" if args.tag else name,
         {
@@ -305,6 +309,7 @@ def main(argv: list[str] | None = None, name: str = "quality", device: str = "cp
             "minutes": args.minutes,
             "device": device,
             "n": args.n,
+            "settings": json.loads(args.settings),
             "bars": BARS,
             "fid_real": scorer.fid_real,
             "real_training_images": scorer.real,
