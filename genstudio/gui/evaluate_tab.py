@@ -40,7 +40,7 @@ from genstudio.data.grid import make_grid, picture
 from genstudio.gui.anomaly_panel import AnomalyPanel
 from genstudio.gui.latent_tab import Picture
 from genstudio.gui.state import Studio
-from genstudio.gui.widgets import ErrorBox
+from genstudio.gui.widgets import ErrorBox, message_label
 from genstudio.gui.workers import on_gui_thread, run_in_background
 
 DEFAULT_METRICS = ("fid", "kid", "is", "pr", "dc", "nll", "memo")
@@ -154,7 +154,7 @@ class EvaluateTab(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.stage = QLabel()
+        self.stage = message_label()
         self.error = ErrorBox()
 
         form = QFormLayout()
@@ -182,7 +182,7 @@ class EvaluateTab(QWidget):
         )
         self.note.setWordWrap(True)
         self.pairs = Picture("Memorisation: each generated sample (top) above its nearest training example")
-        self.pairs_label = QLabel()
+        self.pairs_label = message_label()
 
         self.score_button = QPushButton("Score the Data panel's data with the selected run")
         self.score_button.clicked.connect(self.score)
@@ -191,7 +191,7 @@ class EvaluateTab(QWidget):
         self.save_scores.clicked.connect(self.save_scores_csv)
         self.least = Picture("least likely examples")
         self.most = Picture("most likely examples")
-        self.score_label = QLabel()
+        self.score_label = message_label()
         scoring = QGroupBox("Anomaly scores")
         sl = QVBoxLayout(scoring)
         row = QHBoxLayout()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushBu
 
 from genstudio.gui.peaks import Pyramid
 from genstudio.gui.plot_grid import TickGrid
+from genstudio.gui.widgets import message_label
 
 LEGEND_ROWS = 7  # entries per legend column
 # curves given items per frame when points arrive with ``lazy``: making a curve's two items and
@@ -283,7 +284,7 @@ class LossPlot(QWidget):
         self.x_choice = QComboBox()
         self.x_choice.addItems(["step", "wall time (s)"])
         fit = QPushButton("Auto-range")
-        self.readout = QLabel(" ")
+        self.readout = message_label(" ", one_line=True)
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         controls = QHBoxLayout()

@@ -10,6 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from genstudio.gui.state import Studio
+from genstudio.gui.widgets import message_label
 
 MEMORY_EVERY_MS = 2000
 
@@ -47,19 +48,27 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.device_label = QLabel("device: …")
         self.memory_label = QLabel()
-        self.workspace_label = QLabel()
+        self.workspace_label = message_label(one_line=True)
         self.addWidget(self.workspace_label, 1)
         self.addPermanentWidget(self.device_label)
         self.addPermanentWidget(self.memory_label)
         self._memory_timer = QTimer(self)
         self._memory_timer.setInterval(MEMORY_EVERY_MS)
-        self._memory_timer.timeout.connect(self._show_memory)
-        self._memory_timer.start()
+        self._memory_timer.timeout.connect(self._show_memory)  # while on screen (showEvent)
         self._studio = studio
         self._show_memory()
         studio.workspace_changed.connect(self._workspace_changed)
         studio.training_started.connect(self._training_started)
         self._workspace_changed(studio.workspace)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._show_memory()
+        self._memory_timer.start()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().hideEvent(event)
+        self._memory_timer.stop()  # a closed window polls nothing
 
     def _show_memory(self) -> None:
         self.memory_label.setText(memory_text(torch_loaded=self._studio.host is not None))
@@ -69,6 +78,7 @@ class StatusBar(QStatusBar):
 
     def _workspace_changed(self, workspace: Any) -> None:
         self.workspace_label.setText(f"workspace: {workspace.root}")
+        self.workspace_label.setToolTip(str(workspace.root))
 
     def _training_started(self, session: Any) -> None:
         self.show_device(session.trainer.run.device)

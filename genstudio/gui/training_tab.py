@@ -32,7 +32,7 @@ from genstudio.api import GenStudioError
 from genstudio.gui.loss_plot import LossPlot
 from genstudio.gui.menus import RunActions
 from genstudio.gui.state import Studio
-from genstudio.gui.widgets import ErrorBox, bind
+from genstudio.gui.widgets import ErrorBox, bind, message_label
 from genstudio.training.events import format_duration, fraction_done
 from genstudio.training.settings import DEFAULT_STEPS, setting_param
 
@@ -135,7 +135,7 @@ class TrainingTab(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel("Ready: pick data and a model family, then press Train.")
+        self.status = message_label("Ready: pick data and a model family, then press Train.")
         self.error = ErrorBox()
         self.warnings = QListWidget()
         self.warnings.setMaximumHeight(70)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +31,21 @@ def bind(button: QAbstractButton, action: QAction) -> None:
     button.clicked.connect(action.trigger)
     action.enabledChanged.connect(button.setEnabled)
     button.setEnabled(action.isEnabled())
+
+
+def message_label(text: str = "", *, one_line: bool = False) -> QLabel:
+    """A label for messages that come at run time (a status, an error's summary, a path), which
+    never widens the window: a QLabel asks for the width of its whole text, so one long message
+    (an evaluation's list of skipped metrics) had pushed the window past the screen's right
+    edge, where it stayed. Wrapped over lines; ``one_line``: cut at the right instead (a readout
+    under the mouse, whose height must not jump; a path)."""
+    label = QLabel(text)
+    if one_line:
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        label.setMinimumWidth(1)
+    else:
+        label.setWordWrap(True)
+    return label
 
 
 def fit_rows(view: QListWidget, max_rows: int) -> None:

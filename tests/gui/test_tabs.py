@@ -219,7 +219,8 @@ def test_latent_sliders_decode_the_code_they_show(window, qtbot):
 
     trained(window, qtbot, data="tiny", family="vae", steps=30)
     tab = window.latent
-    window.tabs.setCurrentWidget(tab)
+    with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):  # opened, it shows the model as it is now
+        window.tabs.setCurrentWidget(tab)
     assert tab.groups[0].isEnabled() and "Run 1" in tab.note.text()
     model = window.access.trainer.model
     with qtbot.waitSignal(tab.decoded.shown, timeout=TIMEOUT):

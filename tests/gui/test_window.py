@@ -35,6 +35,34 @@ def test_layout(window):
     assert {"&File", "&Run", "&View", "&Plugins", "&Help"} <= menus
 
 
+def test_long_messages_wrap_or_are_cut_and_never_widen_the_window(window, qtbot):
+    """A label asks for the width of its whole text: one evaluation's list of skipped metrics
+    had pushed the window past the screen's right edge."""
+    from types import SimpleNamespace
+
+    window.show()
+    qtbot.waitExposed(window)
+    narrowest = window.minimumSizeHint().width()
+    reason = "the inception-v3 extractor gives no class logits: its weights file holds no classifier layer " * 4
+    window.tabs.setCurrentWidget(window.evaluate)
+    window.evaluate._evaluated([SimpleNamespace(skipped={"is": reason, "ppl": reason})])
+    assert reason.strip() in window.evaluate.stage.text()
+    QApplication.processEvents()
+    assert window.minimumSizeHint().width() == narrowest
+    long = "word " * 300
+    window.tabs.setCurrentWidget(window.training)
+    for label in (
+        window.training.status,
+        window.training.plot.readout,
+        window.evaluate.pairs_label,
+        window.evaluate.score_label,
+        window.status.workspace_label,
+    ):
+        label.setText(long)
+        QApplication.processEvents()
+        assert window.minimumSizeHint().width() == narrowest, label
+
+
 def test_shortcuts_are_listed_in_the_run_menu(window):
     assert window.run_actions.start.shortcut().toString() == "Ctrl+Return"
     assert window.run_actions.pause.shortcut().toString() == "Space"
