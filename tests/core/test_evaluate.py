@@ -260,3 +260,14 @@ def test_a_broken_model_is_an_error_that_names_the_method(gs_host):
         evaluate_model(gs_host, Broken(), data, metrics=["fid"], n=10)
     with pytest.raises(PluginError, match=r"log_prob\(\) returned NaN"):
         evaluate_model(gs_host, Broken(), data, metrics=["nll"], n=10)
+
+
+def test_kid_over_subsets_that_are_always_both_whole_sets_has_no_spread(gs_host, gs_workspace, tiny_run):
+    """n samples against n held-out examples, n below the subset size: every subset is the same
+    pair of sets, so the spread is 0, not rounding's 1e-16 shown as one."""
+    report = evaluate_run(gs_host, gs_workspace, tiny_run.run.id, metrics=["kid"], n=26)
+    assert report.n_real == 26
+    values = report.results[0].values
+    assert values["kid_std"] == 0.0 and math.isfinite(values["kid"])
+    other = evaluate_run(gs_host, gs_workspace, tiny_run.run.id, metrics=["kid"], n=60)
+    assert other.results[0].values["kid_std"] > 0  # 26 of 60 samples a subset: a spread
