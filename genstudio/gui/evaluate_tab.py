@@ -339,6 +339,7 @@ class EvaluateTab(QWidget):
             + (" Skipped: " + "; ".join(skipped) if skipped else "")
         )
         self.refresh()
+        self._show_pairs()  # the selected run's, or the one run evaluated
 
     def _failed(self, err: Any) -> None:
         self._finish()

@@ -45,6 +45,9 @@ def test_memorisation_pairs_show_for_the_selected_run(window, qtbot):
     choose(window, qtbot, data="tiny", family="tiny")
     assert train(window, qtbot, steps=30).type == "finished"
     tab = evaluate(window, qtbot, [1], ["memo"])
+    # one run evaluated: its pairs show at once, with no row to select first
+    assert tab.pairs_label.text().startswith("Run 1: the 8 samples closest to a training example")
+    assert tab.pairs._pixmap is not None
     tab.table.selectRow(0)
     assert "the 8 samples closest to a training example" in tab.pairs_label.text()
     assert tab.pairs._pixmap.width() == 8 * 9 + 1 and tab.pairs._pixmap.height() == 2 * 9 + 1
