@@ -54,8 +54,15 @@ _relay: _Relay | None = None
 
 
 def _deliver(callback: Callable[[Any], None] | None, value: Any) -> None:
-    if callback is not None and _relay is not None:
+    if callback is None or _relay is None:
+        return
+    try:
         _relay.delivered.emit(callback, value)
+    except RuntimeError:
+        # the application is gone (its window closed while this work ran): nobody is left to
+        # tell, and an exception here only printed a traceback on the terminal
+        if shiboken6.isValid(_relay):
+            raise
 
 
 def install() -> None:

@@ -449,3 +449,16 @@ def test_the_form_shows_what_auto_values_become_and_the_run_records_it(window, q
     assert width.text() == "auto: 16"
     assert train(window, qtbot, steps=3).type == "finished"
     assert RunStore(window.studio.workspace).get_run(1).config["width"] == 16
+
+
+def test_work_that_ends_after_the_application_is_gone_says_nothing(monkeypatch):
+    """A background job (an evaluation) whose window was closed while it ran: delivering its
+    progress or result printed 'Signal source has been deleted' with a traceback."""
+    import shiboken6
+
+    from genstudio.gui import workers
+
+    relay = workers._Relay()
+    monkeypatch.setattr(workers, "_relay", relay)
+    shiboken6.delete(relay)
+    workers._deliver(lambda _: None, 1)  # no RuntimeError
