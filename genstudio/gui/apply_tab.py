@@ -39,7 +39,7 @@ from genstudio.gui.latent_tab import Picture
 from genstudio.gui.mask_canvas import MaskCanvas
 from genstudio.gui.model_access import ModelAccess
 from genstudio.gui.state import Studio
-from genstudio.gui.widgets import ErrorBox
+from genstudio.gui.widgets import ErrorBox, message_label
 
 TASKS = (("denoise", "Noise"), ("inpaint", "Missing region (draw it)"), ("superres", "Downsampling"))
 
@@ -178,7 +178,8 @@ class ApplyTab(QWidget):
             side.addLayout(col, 1)
         controls = QVBoxLayout()
         controls.addLayout(form)
-        controls.addWidget(QLabel("Draw the missing region here:"))
+        self.canvas_label = message_label()  # what the picture is for, with the damage chosen
+        controls.addWidget(self.canvas_label)
         controls.addWidget(self.canvas, 1)
         results = QVBoxLayout()
         results.addLayout(side, 3)
@@ -261,6 +262,11 @@ class ApplyTab(QWidget):
         self.factor.setEnabled(task == "superres")
         self.brush.setEnabled(task == "inpaint")
         self.clear_mask.setEnabled(task == "inpaint")
+        self.canvas_label.setText(
+            "Draw the missing region here (drag a rectangle, or choose the brush):"
+            if task == "inpaint"
+            else "The example to damage and restore (to draw a missing region on it, choose that damage):"
+        )
         if task == "inpaint" and self.sigma.value() == 0.3:
             self.sigma.setValue(0.0)
         elif task == "denoise" and self.sigma.value() == 0.0:

@@ -18,7 +18,9 @@ def test_draw_a_mask_restore_and_read_psnr(window, qtbot, tmp_path):
     window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: tab.clean is not None, timeout=TIMEOUT)
     assert tab.restore_group.isEnabled() and not tab.query_group.isVisible()
+    assert tab.task.currentData() == "denoise" and not tab.canvas_label.text().startswith("Draw")
     tab.task.setCurrentIndex(tab.task.findData("inpaint"))
+    assert tab.canvas_label.text().startswith("Draw the missing region here")
     # drag a rectangle over the image with the mouse: pixels (2, 2) to (5, 5) go missing
     canvas = tab.canvas
     r = canvas._target()
