@@ -184,6 +184,9 @@ def kid(a: Any, b: Any, subsets: int = 100, subset_size: int = 1000, seed: int =
     for each subset ``rng.choice(len(a), m, replace=False)`` and likewise for ``b``; the same
     seed gives the same subsets and so the same value. ``subset_size`` larger than either set
     is reduced to the smaller set's size (the estimate stays unbiased; only its variance grows).
+    When that size is both sets' whole size, every subset is the two whole sets, reordered: the
+    estimate is computed once and its spread is 0 (computed a hundred times, it differed only
+    by rounding, 1e-16, which read as a spread).
     """
     a, b = _pair(a, b)
     if subsets < 1:
@@ -191,6 +194,8 @@ def kid(a: Any, b: Any, subsets: int = 100, subset_size: int = 1000, seed: int =
     m = min(int(subset_size), len(a), len(b))
     if m < 2:
         raise ValueError("KID needs at least 2 examples in each set")
+    if m == len(a) == len(b):
+        return float(_mmd2_unbiased(_poly_kernel(a, a), _poly_kernel(a, b), _poly_kernel(b, b))), 0.0
     rng = np.random.RandomState(seed)
     full = max(len(a), len(b)) <= KID_FULL_KERNEL_MAX and subsets * m * m > len(a) * len(b)
     if full:  # every subset is a block of the same three matrices: compute them once

@@ -318,6 +318,23 @@ def test_kid_matches_torch_fidelity_recorded_and_live():
     )
     assert close(mean, ref["kernel_inception_distance_mean"])
     assert close(std, ref["kernel_inception_distance_std"])
+    # subsets that are both whole sets: torch-fidelity's value, computed once, and no spread
+    # (torch-fidelity's is rounding's)
+    whole = kid(a[:100], b[:100], subsets=20, subset_size=100, seed=3)
+    ref = fn(
+        torch.from_numpy(a[:100]),
+        torch.from_numpy(b[:100]),
+        kid_subsets=20,
+        kid_subset_size=100,
+        rng_seed=3,
+        verbose=False,
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1.0,
+    )
+    assert close(whole[0], ref["kernel_inception_distance_mean"])
+    assert whole[1] == 0.0 and ref["kernel_inception_distance_std"] < 1e-12
 
 
 def test_kid_full_kernel_and_per_subset_paths_agree(monkeypatch):
