@@ -19,6 +19,7 @@ from genstudio.api import ConfigError, DataSpec, PluginError
 from genstudio.files import atomic_write, atomic_write_text
 from genstudio.host.blame import blame
 from genstudio.metrics import core
+from genstudio.metrics.tensors import to_device_float
 
 STATS_VERSION = 1
 #: Samples drawn per call of the model's ``sample``: fixed, so that the same seed gives the
@@ -166,8 +167,7 @@ class EvalContext(api.EvalContext):
 
     def to_device(self, x: np.ndarray) -> torch.Tensor:
         """Examples as the model takes them: float32 on the device, images in [0, 1]."""
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+        return to_device_float(x, self.device)
 
     # -- samples -----------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from genstudio.api import ConfigError, Dataset, DataSpec, FeatureExtractor, LoadContext
 from genstudio.files import atomic_write_bytes, atomic_write_text
+from genstudio.metrics.tensors import to_device_float
 
 if TYPE_CHECKING:
     import torch
@@ -35,20 +36,6 @@ if TYPE_CHECKING:
 #: Smallest image side for which Inception-v3 is the default extractor (smaller images say
 #: little once blown up to 299x299; the data-specific classifier serves them better).
 INCEPTION_MIN_SIDE = 16
-
-
-def _to_device_float(x: Any, device: torch.device) -> torch.Tensor:
-    import torch
-
-    if not isinstance(x, torch.Tensor):
-        x = np.ascontiguousarray(x)
-        # torch warns (on the terminal, once) about a tensor over read-only memory, such as a
-        # data set's memory-mapped file; a batch is small, so it is copied instead
-        x = torch.from_numpy(x if x.flags.writeable else x.copy())
-    x = x.to(device)
-    if x.dtype == torch.uint8:
-        return x.float().div_(255.0)
-    return x.float()
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -117,7 +104,7 @@ class InceptionExtractor(FeatureExtractor):
         return f"inception-v3-2015-12-05/{self.net.format}/{self.sha1[:10]}"
 
     def _prepare_images(self, x: Any, quantize: bool = True) -> torch.Tensor:
-        x = _to_device_float(x, self.device).clamp(0.0, 1.0).mul(255.0)
+        x = to_device_float(x, self.device).clamp(0.0, 1.0).mul(255.0)
         if quantize:
             x = x.round()  # the 256 levels of uint8, as StyleGAN2-ADA feeds it
         if x.shape[1] == 1:
@@ -163,7 +150,7 @@ class RawExtractor(FeatureExtractor):
         return "raw"
 
     def features(self, x: Any) -> torch.Tensor:
-        return _to_device_float(x, self.device).flatten(1)
+        return to_device_float(x, self.device).flatten(1)
 
 
 # --------------------------------------------------------------------------------------
@@ -331,7 +318,7 @@ class ClassifierExtractor(FeatureExtractor):
 
         started = time.time()
         dev = self.device
-        x = _to_device_float(data.x[train_index], dev)
+        x = to_device_float(data.x[train_index], dev)
         y = torch.from_numpy(np.asarray(data.y)[train_index].astype(np.int64)).to(dev)
         with torch.no_grad():
             net.mean.copy_(x.mean(0))
@@ -366,7 +353,7 @@ class ClassifierExtractor(FeatureExtractor):
         with torch.no_grad():
             for start in range(0, len(held), 1024):
                 idx = held[start : start + 1024]
-                xb = _to_device_float(data.x[idx], dev)
+                xb = to_device_float(data.x[idx], dev)
                 pred = net(xb)[1].argmax(1).cpu().numpy()
                 correct += int((pred == np.asarray(data.y)[idx]).sum())
         return {
@@ -386,7 +373,7 @@ class ClassifierExtractor(FeatureExtractor):
         if self.net is None:
             self.identity()  # raises the explanation
         with _no_grad():
-            return self.net(_to_device_float(x, self.device))
+            return self.net(to_device_float(x, self.device))
 
     def features(self, x: Any) -> torch.Tensor:
         return self.features_and_logits(x)[0]

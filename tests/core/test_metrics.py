@@ -516,3 +516,18 @@ def test_bits_per_dim_conventions():
     nll = 1234.5
     assert bits_per_dim(nll, d, discrete=False) == pytest.approx((nll + d * math.log(256)) / (d * math.log(2)))
     assert np.allclose(bits_per_dim(np.array([0.0, 0.0]), 4, discrete=False), [8.0, 8.0])
+
+
+def test_read_only_examples_become_tensors_without_a_warning():
+    """A data set's memory-mapped examples are read-only; torch warns (on the terminal) about a
+    tensor over them, so they are copied. uint8 images are scaled to [0, 1]."""
+    import warnings
+
+    from genstudio.metrics.tensors import to_device_float
+
+    x = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    x.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = to_device_float(x, torch.device("cpu"))
+    assert t.dtype == torch.float32 and torch.equal(t, torch.from_numpy(x.copy()).float() / 255.0)
