@@ -246,6 +246,13 @@ class Curve:
         return xs - offset, ys
 
 
+def training_twin(key: str) -> str:
+    """The training key a validation key pairs with (``val/loss``, ``run-2: val/loss`` ->
+    ``loss``, ``run-2: loss``): the two share a colour, and a validation curve without its
+    twin starts hidden. A training key is its own."""
+    return key.replace("val/", "")
+
+
 class LossPlot(QWidget):
     """Curves per logged key, with smoothing, log-scale y, step or wall-time x, a readout
     under the mouse, and auto-range.
@@ -340,7 +347,7 @@ class LossPlot(QWidget):
         curve = self.curves.get(key)
         if curve is None:
             # a key and its validation twin share a colour; colours go in order of arrival
-            self._colours.setdefault(key.replace("val/", ""), PALETTE[len(self._colours) % len(PALETTE)])
+            self._colours.setdefault(training_twin(key), PALETTE[len(self._colours) % len(PALETTE)])
             curve = Curve(key)
             curve.weight = 0.0 if "val/" in key else self.weight
             self.curves[key] = curve
@@ -352,7 +359,7 @@ class LossPlot(QWidget):
     def _attach(self, curve: Curve) -> None:
         """Make a curve's items: its line, its raw (unsmoothed) line and its legend entry."""
         key = curve.key
-        colour = self._colours[key.replace("val/", "")]
+        colour = self._colours[training_twin(key)]
         dashed = "val/" in key
         # one pixel wide: wider lines cost QPainter several times more per frame
         pen = pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
@@ -369,7 +376,7 @@ class LossPlot(QWidget):
         curve.dirty = True
         # the legend's click hides or shows the line; the raw line and the view follow it
         curve.item.visibleChanged.connect(lambda: self._shown_changed(curve))
-        if dashed and key.replace("val/", "") not in self.curves:
+        if dashed and training_twin(key) not in self.curves:
             curve.item.setVisible(False)
 
     def _shown_changed(self, curve: Curve) -> None:
