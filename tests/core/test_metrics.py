@@ -299,40 +299,33 @@ def test_frechet_distance_from_statistics_and_validation():
 KID_RECORDED = (0.040370620183534725, 0.01328820188948104)  # torch-fidelity 0.4.0, seed 3
 
 
-def test_kid_matches_torch_fidelity_recorded_and_live():
-    a, b = sets(1, 600, 500, 64)
-    mean, std = kid(a, b, subsets=20, subset_size=100, seed=3)
-    assert close(mean, KID_RECORDED[0]) and close(std, KID_RECORDED[1])
+def torch_fidelity_kid(a, b, subsets, subset_size, seed):
     fn = reference("torch_fidelity.metric_kid", "kid_features_to_metric")
-    ref = fn(
+    return fn(
         torch.from_numpy(a),
         torch.from_numpy(b),
-        kid_subsets=20,
-        kid_subset_size=100,
-        rng_seed=3,
+        kid_subsets=subsets,
+        kid_subset_size=subset_size,
+        rng_seed=seed,
         verbose=False,
         kid_kernel="poly",
         kid_kernel_poly_degree=3,
         kid_kernel_poly_gamma=None,
         kid_kernel_poly_coef0=1.0,
     )
+
+
+def test_kid_matches_torch_fidelity_recorded_and_live():
+    a, b = sets(1, 600, 500, 64)
+    mean, std = kid(a, b, subsets=20, subset_size=100, seed=3)
+    assert close(mean, KID_RECORDED[0]) and close(std, KID_RECORDED[1])
+    ref = torch_fidelity_kid(a, b, 20, 100, 3)
     assert close(mean, ref["kernel_inception_distance_mean"])
     assert close(std, ref["kernel_inception_distance_std"])
     # subsets that are both whole sets: torch-fidelity's value, computed once, and no spread
     # (torch-fidelity's is rounding's)
     whole = kid(a[:100], b[:100], subsets=20, subset_size=100, seed=3)
-    ref = fn(
-        torch.from_numpy(a[:100]),
-        torch.from_numpy(b[:100]),
-        kid_subsets=20,
-        kid_subset_size=100,
-        rng_seed=3,
-        verbose=False,
-        kid_kernel="poly",
-        kid_kernel_poly_degree=3,
-        kid_kernel_poly_gamma=None,
-        kid_kernel_poly_coef0=1.0,
-    )
+    ref = torch_fidelity_kid(a[:100], b[:100], 20, 100, 3)
     assert close(whole[0], ref["kernel_inception_distance_mean"])
     assert whole[1] == 0.0 and ref["kernel_inception_distance_std"] < 1e-12
 
