@@ -16,8 +16,8 @@ import numpy as np
 
 from genstudio.api import DataError, Dataset, DataSource, DataSpec, LoadContext, param
 from genstudio.data.arrays import _array_dataset, _label_indices, _readable_file, _resolve_option_path
+from genstudio.data.budget import memory_budget
 from genstudio.data.splits import join_splits
-from genstudio.data.streaming import memory_budget
 
 _IDX_TYPES = {
     0x08: ("ubyte", np.dtype("u1")),

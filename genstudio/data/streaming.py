@@ -13,46 +13,17 @@ one. On CUDA a batch is gathered into pinned host memory and copied on a side st
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import re
 from typing import Any
 
 import numpy as np
 import torch
 
-BUDGET_ENV = "GENSTUDIO_MEMORY_BUDGET"
+from genstudio.data.budget import BUDGET_ENV, memory_budget, needs_streaming, parse_bytes
+
+__all__ = ["BUDGET_ENV", "DEPTH", "StreamingTensor", "memory_budget", "needs_streaming", "parse_bytes"]
+
 #: Batches gathered ahead of the one the model trains on.
 DEPTH = 4
-
-
-def parse_bytes(text: str) -> int:
-    """``"512M"``, ``"2G"``, ``"1.5GiB"`` or a plain byte count -> bytes."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([kmgt]?)(i?b)?\s*", text.lower())
-    if not m:
-        raise ValueError(f"{BUDGET_ENV}={text!r} is not a size such as 512M or 2G")
-    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
-    return int(float(m.group(1)) * scale)
-
-
-def memory_budget(device: torch.device | None = None) -> int:
-    """Bytes of training data kept in memory: ``GENSTUDIO_MEMORY_BUDGET``, else half the
-    machine's RAM (and, on CUDA, at most half the device's free memory)."""
-    env = os.environ.get(BUDGET_ENV, "").strip()
-    if env:
-        return parse_bytes(env)
-    try:
-        budget = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):  # not POSIX: assume a modest machine
-        budget = 4 << 30
-    if device is not None and device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = min(budget, free // 2)
-    return int(budget)
-
-
-def needs_streaming(x: np.ndarray, device: torch.device | None = None) -> bool:
-    """Whether examples ``x`` (as stored: uint8 images stay uint8) exceed the memory budget."""
-    return int(x.nbytes) > memory_budget(device)
 
 
 class StreamingTensor:
