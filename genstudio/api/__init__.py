@@ -8,6 +8,7 @@ everything it receives, is re-exported here:
 - :data:`hookimpl` marks a hook implementation; :class:`Registry` is what a contribution
   hook receives;
 - :class:`GenerativeModel` and :class:`TorchModel` are the base classes of a model family;
+  :class:`Family` declares one without importing it (and torch), for a fast start;
 - :func:`param` declares one hyperparameter of a family's ``Config`` dataclass;
 - :class:`DataSpec`, :class:`Batch` and :class:`Dataset` describe data;
 - :class:`DataSource` is the base class of a data source;
@@ -21,7 +22,7 @@ everything it receives, is re-exported here:
 The package imports nothing else from GenStudio, so a plugin depends on it alone. It imports
 torch only when something needs it (``TorchModel`` on first use), so the window and the
 command line start without paying for torch. Modules: ``errors``, ``params``, ``data``,
-``model``, ``evaluation``, ``registry``, ``events``.
+``family``, ``model``, ``evaluation``, ``registry``, ``events``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from genstudio.api.events import (
     Started,
     Warning,  # noqa: A004 - the event's name, as the events module spells it
 )
+from genstudio.api.family import Family, is_declared
 from genstudio.api.model import (
     CAPABILITIES,
     GenerativeModel,
@@ -72,6 +74,7 @@ __all__ = [
     "EvalContext",
     "Event",
     "Failed",
+    "Family",
     "FeatureExtractor",
     "Finished",
     "GenStudioError",
@@ -94,6 +97,7 @@ __all__ = [
     "config_to_dict",
     "hookimpl",
     "inference_mode",
+    "is_declared",
     "param",
     "params",
     "prior_sample",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from genstudio.api.data import Batch, DataSpec
 from genstudio.api.errors import CheckpointError
+from genstudio.api.family import Family, accepts_problem
 from genstudio.api.params import EmptyConfig
 
 if TYPE_CHECKING:
@@ -84,13 +85,19 @@ class GenerativeModel:
         self.device = torch.device(device)
         self._pending_warnings: list[str] = []
 
+    def __init_subclass__(cls, family: Family | None = None, **kwargs: Any) -> None:
+        """``class MyModel(TorchModel, family=FAMILY)``: the class takes the facts its
+        :class:`~genstudio.api.Family` declaration states (name, title, description,
+        accepts, Config), so they are written once."""
+        super().__init_subclass__(**kwargs)
+        if family is not None:
+            for fact, value in family.facts().items():
+                setattr(cls, fact, value)
+
     @classmethod
     def check_data(cls, spec: DataSpec) -> str | None:
         """Why this family cannot train on ``spec``, or ``None`` if it can."""
-        if spec.kind not in cls.accepts:
-            kinds = ", ".join(sorted(cls.accepts)) or "no data"
-            return f"{cls.title or cls.name} trains on {kinds} data, not {spec.kind}"
-        return None
+        return accepts_problem(cls.title or cls.name, cls.accepts, spec)
 
     @classmethod
     def resolve_config(cls, config: Any, spec: DataSpec, device: Any) -> Any:

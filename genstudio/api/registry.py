@@ -4,6 +4,7 @@ records which plugin gave it."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,11 +16,18 @@ class Registry:
     which plugin contributed it; an item that breaks the rules raises :class:`PluginError`.
 
     ``registry.models``, ``registry.datasets`` ...: the host keeps one registry per kind; a
-    plugin only ever calls :meth:`add` (and may look items up with :meth:`get`)."""
+    plugin only ever calls :meth:`add` (and may look items up with :meth:`get`).
 
-    def __init__(self, kind: str, validate: Callable[[Any], str]):
+    A kind with a ``resolve`` function takes declarations too (model families: a
+    :class:`~genstudio.api.Family`): :meth:`get` imports the item on first use, through
+    ``resolve``, and keeps what it returns; :meth:`declared` and :meth:`items` give items
+    as they are, importing nothing."""
+
+    def __init__(self, kind: str, validate: Callable[[Any], str], resolve: Callable[[Any], Any] | None = None):
         self.kind = kind
         self._validate = validate
+        self._resolve = resolve
+        self._resolving = threading.Lock()  # the window's loader and a run's preparation may race
         self._items: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
         self._plugin: str | None = None
@@ -53,11 +61,37 @@ class Registry:
             self._plugin = None
 
     def get(self, name: str) -> Any:
+        """The item called ``name``, imported if it was declared (raises
+        :class:`PluginError`, naming its plugin, when that fails)."""
+        item = self.declared(name)
+        if self._resolve is None:
+            return item
+        with self._resolving:
+            item = self._items[name]
+            try:
+                resolved = self._resolve(item)
+            except PluginError as exc:
+                raise PluginError(f"plugin {self._owners[name]!r}: {exc}") from exc
+            except (Exception, SystemExit) as exc:  # SystemExit too: a plugin never ends the host
+                what = f"{type(exc).__name__}: {exc}"
+                raise PluginError(
+                    f"plugin {self._owners[name]!r}: importing {self.kind[:-1]} {name!r}: {what}"
+                ) from exc
+            self._items[name] = resolved
+            return resolved
+
+    def declared(self, name: str) -> Any:
+        """The item called ``name`` as it was added: a declaration stays one."""
         try:
             return self._items[name]
         except KeyError:
             known = ", ".join(sorted(self._items)) or "none"
             raise ConfigError(f"unknown {self.kind[:-1]} {name!r}; available: {known}") from None
+
+    def remove(self, name: str) -> None:
+        """For the host: take out an item whose declaration could not be imported."""
+        self._items.pop(name, None)
+        self._owners.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items
@@ -72,6 +106,7 @@ class Registry:
         return list(self._items)
 
     def items(self) -> list[tuple[str, Any]]:
+        """``(name, item)`` pairs, items as they are (declarations not imported)."""
         return list(self._items.items())
 
     def owner(self, name: str) -> str:

@@ -31,6 +31,7 @@ from genstudio import __version__, hookspecs
 from genstudio.api import (
     KINDS,
     DataSource,
+    Family,
     FeatureExtractor,
     GenerativeModel,
     Metric,
@@ -120,16 +121,31 @@ def _overrides(cls: type, base: type, method: str) -> bool:
 
 
 def validate_model(cls: Any) -> str:
-    _check_subclass(cls, GenerativeModel, "model family")
+    """A model family's name, once checked: a :class:`GenerativeModel` subclass, or a
+    :class:`~genstudio.api.Family` declaration (its facts now, its class when imported)."""
+    if not isinstance(cls, Family):
+        _check_subclass(cls, GenerativeModel, "model family")
     name = _check_name(cls, "model family")
     accepts = set(cls.accepts or ())
     if not accepts or not accepts <= set(KINDS):
         raise PluginError(f"model family {name!r}: accepts must be a non-empty subset of {KINDS}, not {cls.accepts!r}")
     params(cls.Config)
+    if isinstance(cls, Family):
+        return name
     for method in ("train_step", "sample"):
         if not _overrides(cls, GenerativeModel, method):
             raise PluginError(f"model family {name!r} does not implement {method}()")
     return name
+
+
+def resolve_model(item: Any) -> type[GenerativeModel]:
+    """A registered model family as a class: a declaration's class imported and checked."""
+    if not isinstance(item, Family):
+        return item
+    cls = item.load()
+    if validate_model(cls) != item.name:
+        raise PluginError(f"model family {item.name!r}: {item.location} is named {cls.name!r}")
+    return cls
 
 
 def validate_source(cls: Any) -> str:
@@ -166,7 +182,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager("genstudio")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self.models = Registry("models", validate_model)
+        self.models = Registry("models", validate_model, resolve_model)
         self.datasets = Registry("datasets", validate_source)
         self.metrics = Registry("metrics", validate_metric)
         self.extractors = Registry("extractors", validate_extractor)
@@ -311,6 +327,28 @@ class PluginHost:
 
     def model(self, name: str) -> type[GenerativeModel]:
         return self.models.get(name)
+
+    def load_declared(self) -> list[str]:
+        """Import every model family that was declared (:class:`~genstudio.api.Family`) and
+        not yet imported. One that cannot be is taken out, and its plugin marked failed, as
+        if it had failed to register. Returns the names taken out. The window calls this in
+        the background once it is on screen; anything else imports a family on first use."""
+        dropped = []
+        for name, item in self.models.items():
+            if not isinstance(item, Family):
+                continue
+            owner = self.models.owner(name)
+            try:
+                self.models.get(name)
+            except PluginError as exc:
+                info = self.plugins.get(owner)
+                if info is not None:
+                    info.fail(exc.__cause__ or exc, f"importing {name}")
+                    if name in info.contributes.get("models", []):
+                        info.contributes["models"].remove(name)
+                self.models.remove(name)
+                dropped.append(name)
+        return dropped
 
     def plugin_of_model(self, name: str) -> str:
         return self.models.owner(name)
