@@ -50,37 +50,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from genstudio.api import Batch, CheckpointError, DataSpec, GenerativeModel, Registry, hookimpl, param
+from genstudio.api import Batch, CheckpointError, DataSpec, GenerativeModel
+from genstudio_plugins.families.bayesnet import FAMILY, BayesNetConfig
 
 #: Largest conditional table (parent configurations x categories) a move may create.
 MAX_CELLS = 1 << 18
 #: Pending rows merged into the table of distinct rows once there are this many.
 MERGE_EVERY = 1 << 16
 STATE_VERSION = 1
-
-
-@dataclass
-class BayesNetConfig:
-    structure: str = param(
-        "hill-climb", choices=("hill-climb", "chow-liu"), help="Structure search: BIC hill climbing or a Chow-Liu tree"
-    )
-    # 3 parents keep tables small enough to estimate from thousands of rows
-    max_parents: int = param(3, min=0, max=10, help="Most parents per column (0: independent columns)", tune=True)
-    # 1 pseudo-count per cell is Laplace's rule: unseen values keep a small probability
-    alpha: float = param(1.0, min=1e-4, max=100.0, log=True, help="Dirichlet pseudo-count per table cell", tune=True)
-    # restarts escape local optima; a few suffice for tens of columns
-    restarts: int = param(5, min=0, max=200, help="Random restarts of hill climbing (perturb the best graph)")
-    max_iters: int = param(1000, min=1, max=100_000, help="Most moves per hill climb")
-    # 1.25: about 10 refits per tenfold growth of the data seen
-    relearn_growth: float = param(
-        1.25, min=1.0, max=100.0, help="Refit when the rows seen grow by this factor (1: every step)"
-    )
 
 
 # --------------------------------------------------------------------------------------
@@ -299,14 +281,9 @@ def topological_order(parents: list[list[int]]) -> list[int]:
 # The model
 
 
-class BayesNet(GenerativeModel):
+class BayesNet(GenerativeModel, family=FAMILY):
     """Discrete Bayesian network: a DAG over the columns and one conditional table per column."""
 
-    name = "bayesnet"
-    title = "Bayesian network"
-    description = "A graph of categorical columns learned by BIC hill climbing or Chow-Liu, exact likelihood"
-    accepts = {"tabular"}
-    Config = BayesNetConfig
     discrete_likelihood = True
 
     @classmethod
@@ -566,8 +543,3 @@ class BayesNet(GenerativeModel):
         self.sched_seen = int(state["sched_seen"])
         self.sched_losses = {k: float(v) for k, v in state["sched_losses"].items()}
         self._set_fit(int(fit["seen"]), parents, tables, dict(fit["losses"]), list(fit["strength"]))
-
-
-@hookimpl
-def genstudio_register_models(registry: Registry) -> None:
-    registry.add(BayesNet)

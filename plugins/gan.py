@@ -41,49 +41,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genstudio.api import Batch, DataSpec, Registry, TorchModel, adam, hookimpl, param
-
-
-@dataclass
-class GANConfig:
-    loss: str = param("ns", choices=("ns", "hinge", "wgan-gp"), help="Adversarial loss (see the module docstring)")
-    # 2-D toys: 64 noise dimensions for 2 data dimensions cost mode coverage (8 Gaussians: 8 of 8
-    # modes in 4 of 4 seeds with 8, 2 of 4 with 64)
-    latent_dim: int = param(0, min=0, max=1024, help="Size of the noise z; 0: 64 for images, 4 x D (<= 64) for vectors")
-    arch: str = param("auto", choices=("auto", "conv", "mlp"), help="Networks: conv for images, mlp for vectors (auto)")
-    # 32 keeps a 28x28 DCGAN near 9 GFLOP per step at batch 64: MNIST digits within minutes on a CPU
-    width: int = param(
-        32, min=4, max=512, help="Channels of D's first conv, doubled per halving; G has 2x at each size"
-    )
-    hidden: int = param(128, min=8, max=4096, help="Units per hidden layer of the MLPs")
-    hidden_layers: int = param(3, min=1, max=8, help="Hidden layers of each MLP")
-    spectral_norm: bool = param(False, help="Spectral normalisation of D's layers (Miyato et al. 2018)")
-    # 1 for ns and hinge (DCGAN, SN-GAN); wgan-gp resolves a default 1 to Gulrajani et al.'s 5
-    n_critic: int = param(1, min=1, max=20, help="Discriminator updates per generator update")
-    gp_weight: float = param(10.0, min=0.0, max=1000.0, help="wgan-gp: gradient penalty weight lambda")
-    # Radford et al. 2016: Adam, lr 2e-4, beta1 0.5; wgan-gp resolves these defaults to 1e-4, (0, 0.9)
-    lr_g: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Generator's Adam learning rate", tune=True)
-    lr_d: float = param(2e-4, min=1e-6, max=1.0, log=True, help="Discriminator's Adam learning rate", tune=True)
-    beta1: float = param(0.5, min=0.0, max=0.999, help="Adam beta1 of both networks", tune=True)
-    beta2: float = param(0.999, min=0.0, max=0.9999, help="Adam beta2 of both networks")
-    # averages over roughly the last 1/(1 - decay) generator updates; 0 samples from G itself
-    ema_decay: float = param(0.999, min=0.0, max=0.99999, help="Decay of the generator's weight average (0: off)")
-    conditional: str = param(
-        "none", choices=("none", "projection", "concat"), help="Class-conditional GAN: how D sees the label"
-    )
-    health_every: int = param(100, min=1, max=100_000, help="Steps between training-health checks")
-    # a healthy D wins for a few dozen steps early on; hundreds of steps in a row mean G gets no signal
-    patience: int = param(300, min=1, max=1_000_000, help="Steps D must win in a row before a warning")
-    # a collapsed G spreads its fixed-noise batch far less than the data: a tenth of its pairwise distance
-    collapse_ratio: float = param(0.1, min=0.0, max=1.0, help="Warn when G's sample spread falls below this x data")
-
+from genstudio.api import Batch, DataSpec, TorchModel, adam
+from genstudio_plugins.families.gan import FAMILY, GANConfig
 
 # Gulrajani et al. 2017, algorithm 1: n_critic = 5, alpha = 1e-4, beta1 = 0, beta2 = 0.9
 WGAN_GP_DEFAULTS = {"n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
@@ -201,7 +166,7 @@ class Discriminator(nn.Module):
         return out
 
 
-class GAN(TorchModel):
+class GAN(TorchModel, family=FAMILY):
     """Generator and discriminator trained adversarially; samples from the weight-averaged G.
 
     Training scalars, per step: ``loss_d`` and ``loss_g`` (the losses above, nats for ``ns``),
@@ -211,12 +176,6 @@ class GAN(TorchModel):
     for ``hinge`` and ``wgan-gp`` the raw score (their gap is the critic's distance estimate).
     ``wgan-gp`` adds ``gp``, the gradient penalty before its weight.
     """
-
-    name = "gan"
-    title = "Generative adversarial network"
-    description = "DCGAN or MLP generator and discriminator; non-saturating, hinge or WGAN-GP loss; EMA sampling"
-    accepts = {"image", "vector"}
-    Config = GANConfig
 
     def __init__(self, spec: DataSpec, config: GANConfig, device="cpu"):
         super().__init__(spec, config, device)
@@ -507,8 +466,3 @@ class GAN(TorchModel):
 
 def _auto_arch(spec: DataSpec) -> str:
     return "conv" if spec.kind == "image" else "mlp"
-
-
-@hookimpl
-def genstudio_register_models(registry: Registry):
-    registry.add(GAN)

@@ -10,12 +10,12 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "genstudio.data.datasets",
     "genstudio.data.formats",
     "genstudio.metrics.builtin",
-    "genstudio_plugins.vae",
-    "genstudio_plugins.gan",
-    "genstudio_plugins.rbm",
-    "genstudio_plugins.flow",
-    "genstudio_plugins.diffusion",
-    "genstudio_plugins.bayesnet",
+    "genstudio_plugins.families.vae",
+    "genstudio_plugins.families.gan",
+    "genstudio_plugins.families.rbm",
+    "genstudio_plugins.families.flow",
+    "genstudio_plugins.families.diffusion",
+    "genstudio_plugins.families.bayesnet",
 )
 
 ENTRY_POINT_GROUP = "genstudio"
