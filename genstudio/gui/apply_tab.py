@@ -132,11 +132,12 @@ class ApplyTab(QWidget):
         self.clear_mask = QPushButton("Clear mask")
         self.solver = QComboBox()
         self.solver.addItem("automatic (by capability)", None)
-        # the solvers import torch, which the plugins load off the GUI thread after launch
-        if studio.host is not None:
+        # the solvers import torch, which comes off the GUI thread after launch, with the
+        # families' classes (families_loaded)
+        if studio.families_imported:
             self._add_solvers()
         else:
-            studio.plugins_loaded.connect(self._add_solvers)
+            studio.families_loaded.connect(self._add_solvers)
         self.n = QSpinBox()
         self.n.setRange(1, 8)
         self.n.setValue(4)

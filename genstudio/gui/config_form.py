@@ -102,9 +102,12 @@ class ConfigForm(QWidget):
         outer.addWidget(self.reset, 0, Qt.AlignmentFlag.AlignRight)
         self.params: list[Param] = []
         self.widgets: dict[str, QWidget] = {}
+        self.config_class: type | None = None
         self.set_config_class(config_cls)
 
     def set_config_class(self, config_cls: type | None) -> None:
+        """Show the fields of ``config_cls`` (a ``Config`` dataclass, or None), at their defaults."""
+        self.config_class = config_cls
         while self.form.rowCount():
             self.form.removeRow(0)
         self.widgets.clear()

@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
 
         studio.workspace_changed.connect(self._workspace_changed)
         studio.plugins_loaded.connect(self._plugins_loaded)
+        studio.families_loaded.connect(self._families_loaded)
         studio.plugins_failed.connect(lambda text: self.status.showMessage(f"Plugins failed to load: {text}"))
         studio.data_loaded.connect(self._data_loaded)
         studio.run_opened.connect(lambda _: self.tabs.setCurrentWidget(self.samples))
@@ -161,6 +162,13 @@ class MainWindow(QMainWindow):
         self.status.showMessage(text, 8000)
         if self.studio.dataset is None and not self.data_panel.source:
             self.data_panel.select_source(DEFAULT_DATA)
+
+    def _families_loaded(self, dropped: list[str]) -> None:
+        if dropped:
+            self.status.showMessage(
+                f"Could not import the model families {', '.join(dropped)} (Plugins menu says why)", 8000
+            )
+        # the device's name needs torch, which has just been imported with the families
         run_in_background(device_description, on_result=self.status.show_device)
 
     def _data_loaded(self, _: Any) -> None:

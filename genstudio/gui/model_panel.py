@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QScrollArea, QVBoxLayout, QWidget
 
-from genstudio.api import ConfigError, capabilities
+from genstudio.api import ConfigError, capabilities, is_declared
 from genstudio.gui.config_form import ConfigForm
 from genstudio.gui.state import Studio
 from genstudio.gui.widgets import fit_rows
@@ -42,6 +42,7 @@ class ModelPanel(QWidget):
         layout.addWidget(QLabel("<b>Hyperparameters</b>"))
         layout.addWidget(scroll, 1)
         studio.plugins_loaded.connect(self._fill)
+        studio.families_loaded.connect(self._families_imported)
         studio.config_applied.connect(self.form.set_values)  # its `changed` sets studio.config
         studio.data_loaded.connect(self._refresh_enabled)
         studio.data_cleared.connect(self._refresh_enabled)
@@ -68,7 +69,7 @@ class ModelPanel(QWidget):
             return
         for i in range(self.families.count()):
             item = self.families.item(i)
-            cls = host.models.get(item.data(Qt.ItemDataRole.UserRole))
+            cls = host.models.declared(item.data(Qt.ItemDataRole.UserRole))
             reason = cls.check_data(data.spec) if data is not None else None
             flags = item.flags()
             if reason:
@@ -97,15 +98,24 @@ class ModelPanel(QWidget):
         item = self.families.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
+    def _families_imported(self, _dropped: list[str]) -> None:
+        """The families' classes are imported: list again (one that failed is gone), check the
+        data with each class's own rules, and take the chosen one's class and capabilities,
+        keeping the values in the form."""
+        self._fill(self.studio.host)
+        self._picked(self.families.currentItem())
+
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None or self.studio.host is None:
             return
-        cls = self.studio.host.models.get(item.data(Qt.ItemDataRole.UserRole))
+        # the class once imported; until then its declaration, which has the facts shown here
+        cls = self.studio.host.models.declared(item.data(Qt.ItemDataRole.UserRole))
         caps = sorted(capabilities(cls))
         extra = f"<br><i>can: {', '.join(caps)}</i>" if caps else ""
         plugin = self.studio.host.models.owner(cls.name)
         self.description.setText(f"{cls.description}<br><i>from plugin {plugin}</i>{extra}")
-        self.form.set_config_class(cls.Config)
+        if self.form.config_class is not cls.Config:
+            self.form.set_config_class(cls.Config)
         self.studio.set_family(cls, self.form.values())
 
     def _show_resolved(self, *_: Any) -> None:
@@ -125,7 +135,9 @@ def resolved_config(studio: Any) -> dict[str, Any]:
     data and the chosen device, as a run would record them; empty when that cannot be said
     (no family or data yet, a value out of range, a device this machine lacks)."""
     family, data = studio.family, studio.dataset
-    if family is None or data is None or studio.config_problem:
+    # a declared family resolves nothing until its class is imported (with torch, which
+    # resolving the device would import here, in the window's thread)
+    if family is None or data is None or studio.config_problem or is_declared(family):
         return {}
     from genstudio.api import config_from_dict
     from genstudio.training.device import resolve_device

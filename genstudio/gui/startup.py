@@ -1,8 +1,9 @@
 """What the window loads after it is on screen, off the GUI thread (through
-:mod:`genstudio.gui.workers`): the plugins (and with them torch), then torch's one-time costs.
+:mod:`genstudio.gui.workers`): the plugins, then (the studio's doing) the declared families'
+classes with torch, then torch's one-time costs.
 
-Train is enabled once the plugins, the default data and a family are there; torch's warm-up
-comes after that, so it never delays the first run being offered.
+Train is enabled once the plugins, the default data and a family are there; the families'
+import and torch's warm-up come after that, so they never delay the first run being offered.
 """
 
 from __future__ import annotations

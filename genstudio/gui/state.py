@@ -17,17 +17,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from genstudio.api import GenStudioError
 from genstudio.gui.startup import load_plugins
 from genstudio.gui.workers import TrainingSession, new_trainer, resumed_trainer, run_in_background, start_thread
 from genstudio.runs.workspace import Workspace
 
+#: The families' classes are imported once the first data is in, or this long after the
+#: plugins when no data comes (a file that fails to load).
+IMPORT_FAMILIES_AFTER_MS = 1500
+
 
 class Studio(QObject):
     workspace_changed = Signal(object)  # Workspace
-    plugins_loaded = Signal(object)  # PluginHost
+    plugins_loaded = Signal(object)  # PluginHost: its families may be declarations still
+    families_loaded = Signal(object)  # list[str]: the families imported; these could not be (taken out)
     plugins_failed = Signal(str)  # why the plugin host could not be built
     data_loaded = Signal(object)  # Dataset
     data_cleared = Signal()
@@ -50,12 +55,14 @@ class Studio(QObject):
         self.data_source: str = ""
         self.data_options: dict[str, Any] = {}
         self.family: Any = None
+        self.families_imported = False  # the host's families are classes now (and torch loaded)
         self.config: dict[str, Any] = {}
         self.config_problem = ""  # why the hyperparameters in the form are not valid, if they are not
         self.device = "auto"  # the Training tab's choice, for what a family's auto values become
         self.session: TrainingSession | None = None  # the newest session, running or ended
         self.starting = False  # a run is being prepared in the background
         self._loading: Workspace | None = None  # the workspace whose plugins are being loaded
+        self._importing: Any = None  # the host whose families are being imported
         for signal in (self.plugins_loaded, self.data_loaded, self.family_changed):
             signal.connect(lambda _: self.state_changed.emit())
         self.data_cleared.connect(self.state_changed)
@@ -89,12 +96,36 @@ class Studio(QObject):
         self.plugins_failed.emit(str(err))
 
     def set_host(self, host: Any) -> None:
-        self.host = host
+        """The plugin host is built: its families are listed (some may be declared, not yet
+        imported: :class:`~genstudio.api.Family`). Their classes, and torch with them, are
+        imported next, in the background; ``families_loaded`` follows."""
+        self.host, self.families_imported = host, False
         self.plugins_loaded.emit(host)
+        if self.dataset is not None:
+            self._import_families()
+        else:
+            QTimer.singleShot(IMPORT_FAMILIES_AFTER_MS, self, self._import_families)
+
+    def _import_families(self) -> None:
+        """Import the host's declared families in the background, once per host. It waits for
+        the first data (or :data:`IMPORT_FAMILIES_AFTER_MS`): the import (torch's, mostly) and
+        the data's load share the interpreter lock, and Train needs the data, not the classes."""
+        host = self.host
+        if host is None or self._importing is host:
+            return
+        self._importing = host
+
+        def loaded(dropped: list[str]) -> None:
+            if self.host is host:
+                self.families_imported = True
+                self.families_loaded.emit(dropped)
+
+        start_thread(host.load_declared, on_result=loaded)
 
     def set_dataset(self, dataset: Any, source: str, options: dict[str, Any]) -> None:
         self.dataset, self.data_source, self.data_options = dataset, source, dict(options)
         self.data_loaded.emit(dataset)
+        self._import_families()
 
     def clear_dataset(self) -> None:
         self.dataset = None

@@ -48,9 +48,11 @@ def window(qtbot, tmp_path, settings):
 
 
 def choose(win, qtbot, data="tiny", family="tiny"):
-    """Pick data and a family as a user would, and wait until the data is loaded."""
+    """Pick data and a family as a user would, and wait until the data is loaded and the
+    families' classes imported (the form then shows what auto values become)."""
     win.data_panel.select_source(data)
     qtbot.waitUntil(lambda: win.studio.dataset is not None and win.studio.dataset.spec.source == data, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: win.studio.families_imported, timeout=TIMEOUT)
     win.model_panel.select(family)
     assert win.studio.family.name == family
 

@@ -3,6 +3,7 @@ shortcuts, closing during training, settings, themes, drag and drop."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -462,3 +463,75 @@ def test_work_that_ends_after_the_application_is_gone_says_nothing(monkeypatch):
     monkeypatch.setattr(workers, "_relay", relay)
     shiboken6.delete(relay)
     workers._deliver(lambda _: None, 1)  # no RuntimeError
+
+
+def test_train_is_offered_before_the_family_is_imported_and_a_click_then_trains(qtbot, tmp_path, settings, monkeypatch):
+    """The families are listed from their declarations (genstudio.api.Family) and Train comes
+    with the data, before any class (or torch) is imported; a click then prepares the run,
+    which waits for the import and trains. Here the class's module is held at import until
+    the test lets it go."""
+    import textwrap
+
+    from genstudio.gui.app import make_window
+    from genstudio.testing import make_host
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "late_gate.py").write_text("import threading\nGATE = threading.Event()\n")
+    (tmp_path / "late_family.py").write_text(
+        textwrap.dedent(
+            """
+            from genstudio.api import Family, hookimpl
+            from genstudio.testing import TinyConfig
+
+            FAMILY = Family(name="late", location="late_family_model:Late", title="Late",
+                            accepts={"image", "vector"}, Config=TinyConfig)
+
+            @hookimpl
+            def genstudio_register_models(registry):
+                registry.add(FAMILY)
+            """
+        )
+    )
+    (tmp_path / "late_family_model.py").write_text(
+        textwrap.dedent(
+            """
+            import late_gate
+            from genstudio.testing import TinyModel
+            from late_family import FAMILY
+
+            late_gate.GATE.wait(60)
+
+            class Late(TinyModel, family=FAMILY):
+                pass
+            """
+        )
+    )
+    import late_gate
+
+    try:
+        win = make_window(str(tmp_path / "ws"), settings)
+        qtbot.addWidget(win)
+        win.show()
+        studio = win.studio
+        studio.set_host(make_host(studio.workspace.root, builtins=("genstudio.data.datasets", "late_family")))
+        with qtbot.waitSignal(win.run_actions.start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
+            win.data_panel.select_source("tiny")
+        win.model_panel.select("late")
+        assert studio.family.name == "late" and not studio.families_imported
+        # offered, not imported: the import has begun in the background, held by the gate
+        assert not hasattr(sys.modules.get("late_family_model"), "Late")
+        win.training.length.setValue(50)
+        qtbot.mouseClick(win.training.start_button, Qt.MouseButton.LeftButton)
+        assert studio.starting and not win.run_actions.start.isEnabled()  # the click was taken
+        ended = []
+        studio.training_ended.connect(ended.append)
+        late_gate.GATE.set()
+        qtbot.waitUntil(lambda: bool(ended), timeout=TIMEOUT)
+        assert type(ended[-1]).__name__ == "Finished" and ended[-1].step == 50
+        qtbot.waitUntil(lambda: studio.families_imported, timeout=TIMEOUT)
+        assert studio.family.__name__ == "Late"  # the panel took the class once it came
+        win.access.shutdown()
+    finally:
+        late_gate.GATE.set()
+        for name in ("late_gate", "late_family", "late_family_model"):
+            sys.modules.pop(name, None)
