@@ -53,6 +53,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from genstudio.host import create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
+    host.load_declared()  # a declared family whose class does not import shows as its plugin's failure
     infos = [p.to_dict() for p in host.plugins.values()]
     if args.json:
         out(infos)
@@ -114,6 +115,7 @@ def _report_installed(workspace: Any, requested: list[str]) -> int:
     from genstudio.host import admin, create_plugin_manager
 
     host = create_plugin_manager(workspace.root)
+    host.load_declared()
     for name in requested:
         package = admin.find_package(name)
         if package is None:

@@ -159,6 +159,7 @@ class PluginManagerDialog(QDialog):
         layout.addLayout(buttons)
 
         studio.plugins_loaded.connect(self.show_host)
+        studio.families_loaded.connect(self._families_loaded)
         if studio.host is not None:
             self.show_host(studio.host)
         self._set_busy(False)
@@ -169,6 +170,11 @@ class PluginManagerDialog(QDialog):
         from genstudio.host import create_plugin_manager
 
         return create_plugin_manager(self.studio.workspace.root)
+
+    def _families_loaded(self, _dropped: list[str]) -> None:
+        # a declared family whose class cannot be imported is found out now: its plugin failed
+        if self.studio.host is not None:
+            self.show_host(self.studio.host)
 
     def show_host(self, host: Any) -> None:
         current = self.selected_name()

@@ -228,3 +228,29 @@ def test_a_family_that_fails_to_sample_is_named(tmp_path, capsys, config, monkey
     assert code == 2
     assert "plugin 'tiny_models' failed while sampling (sample): RuntimeError: no samples today" in err
     assert "Traceback" not in err
+
+
+def test_plugins_list_shows_a_declared_family_whose_class_does_not_import_as_failed(
+    tmp_path, capsys, config, monkeypatch
+):
+    """A declared family (genstudio.api.Family) is imported only when used; `plugins list`, the
+    diagnostic, imports it, so a plugin whose class is missing shows failed with the reason."""
+    monkeypatch.delenv("GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD", raising=False)  # drop-ins load
+    ws = tmp_path / "ws"
+    (ws / "plugins").mkdir(parents=True)
+    (ws / "plugins" / "ghost.py").write_text(
+        textwrap.dedent(
+            """
+            from genstudio.api import Family, hookimpl
+
+            @hookimpl
+            def genstudio_register_models(registry):
+                registry.add(Family(name="ghost", location="no_such_module_here:Ghost", accepts={"vector"}))
+            """
+        )
+    )
+    code, out, _ = run(capsys, "plugins", "list", "--workspace", str(ws), "--json")
+    assert code == 0
+    ghost = next(p for p in json.loads(out) if p["name"] == "ghost")
+    assert ghost["error"] == "importing ghost: ModuleNotFoundError: No module named 'no_such_module_here'"
+    assert ghost["contributes"] == {}
