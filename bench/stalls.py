@@ -42,6 +42,7 @@ def main() -> None:
     win.show()
     win.load_plugins()
     ui.pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
+    ui.pump(app, lambda: win.studio.families_imported)  # imported in the background after the data
     ui.pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
 
     main_id = threading.main_thread().ident

@@ -199,6 +199,8 @@ def bench_training(seconds: float, families: list[str], mnist: bool, threads: in
     pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
     from genstudio.gui.startup import torch_warmed_up
 
+    # the families' classes are imported in the background after the data (Studio._import_families)
+    pump(app, lambda: win.studio.families_imported)
     pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
     runs, notes = {}, []
     for family in families:
