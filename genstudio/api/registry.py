@@ -63,11 +63,10 @@ class Registry:
     def get(self, name: str) -> Any:
         """The item called ``name``, imported if it was declared (raises
         :class:`PluginError`, naming its plugin, when that fails)."""
-        item = self.declared(name)
         if self._resolve is None:
-            return item
+            return self.declared(name)
         with self._resolving:
-            item = self._items[name]
+            item = self.declared(name)
             try:
                 resolved = self._resolve(item)
             except PluginError as exc:
