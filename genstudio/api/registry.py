@@ -30,6 +30,7 @@ class Registry:
         self._resolving = threading.Lock()  # the window's loader and a run's preparation may race
         self._items: dict[str, Any] = {}
         self._owners: dict[str, str] = {}
+        self._removed: dict[str, str] = {}  # name -> why it was taken out (see remove)
         self._plugin: str | None = None
         self._added: list[str] = []
 
@@ -84,13 +85,17 @@ class Registry:
         try:
             return self._items[name]
         except KeyError:
+            if name in self._removed:
+                raise PluginError(self._removed[name]) from None
             known = ", ".join(sorted(self._items)) or "none"
             raise ConfigError(f"unknown {self.kind[:-1]} {name!r}; available: {known}") from None
 
-    def remove(self, name: str) -> None:
-        """For the host: take out an item whose declaration could not be imported."""
+    def remove(self, name: str, why: str) -> None:
+        """For the host: take out an item whose declaration could not be imported; asking for
+        it afterwards raises :class:`PluginError` with ``why``."""
         self._items.pop(name, None)
         self._owners.pop(name, None)
+        self._removed[name] = why
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -346,7 +346,7 @@ class PluginHost:
                     info.fail(exc.__cause__ or exc, f"importing {name}")
                     if name in info.contributes.get("models", []):
                         info.contributes["models"].remove(name)
-                self.models.remove(name)
+                self.models.remove(name, str(exc))
                 dropped.append(name)
         return dropped
 

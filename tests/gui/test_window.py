@@ -535,3 +535,59 @@ def test_train_is_offered_before_the_family_is_imported_and_a_click_then_trains(
         late_gate.GATE.set()
         for name in ("late_gate", "late_family", "late_family_model"):
             sys.modules.pop(name, None)
+
+
+def test_a_declared_family_whose_class_does_not_import_says_so_and_leaves_the_list(
+    qtbot, tmp_path, settings, monkeypatch
+):
+    """A third-party family declared in a module that imports nothing broken, its class in one
+    that fails: Train on it says why (the plugin, the family, the error), with no traceback,
+    and once the families are imported it leaves the list and the status bar says so."""
+    import textwrap
+
+    from genstudio.gui.app import make_window
+    from genstudio.testing import make_host
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "shaky_family.py").write_text(
+        textwrap.dedent(
+            """
+            from genstudio.api import Family, hookimpl
+            from genstudio.testing import TinyConfig
+
+            @hookimpl
+            def genstudio_register_models(registry):
+                registry.add(Family(name="shaky", location="shaky_family_model:Shaky", title="Shaky",
+                                    accepts={"vector"}, Config=TinyConfig))
+            """
+        )
+    )
+    (tmp_path / "shaky_family_model.py").write_text("raise ImportError('needs libshaky, which is not installed')\n")
+    try:
+        win = make_window(str(tmp_path / "ws"), settings)
+        qtbot.addWidget(win)
+        win.show()
+        studio = win.studio
+        studio.set_host(make_host(studio.workspace.root, builtins=("genstudio.data.datasets", "shaky_family")))
+        win.model_panel.select("shaky")  # before any data: the import waits for the data
+        with qtbot.waitSignal(studio.training_not_started, timeout=TIMEOUT) as refused:
+            with qtbot.waitSignal(win.run_actions.start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
+                win.data_panel.select_source("tiny-vectors")
+            assert studio.family.name == "shaky"
+            qtbot.mouseClick(win.training.start_button, Qt.MouseButton.LeftButton)
+        message, details = refused.args
+        assert message == (
+            "plugin 'shaky_family': importing model 'shaky': ImportError: needs libshaky, which is not installed"
+        )
+        assert details is None and win.training.error.isVisible()
+        qtbot.waitUntil(lambda: studio.families_imported, timeout=TIMEOUT)
+        names = [
+            win.model_panel.families.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(win.model_panel.families.count())
+        ]
+        assert "shaky" not in names and studio.family.name != "shaky"
+        assert "shaky" in win.status.currentMessage()
+        win.access.shutdown()
+    finally:
+        for name in ("shaky_family", "shaky_family_model"):
+            sys.modules.pop(name, None)
