@@ -1,9 +1,10 @@
 """``genstudio plugins new NAME``: a plugin package that installs, passes its tests and trains.
 
 The files come from ``template/`` beside this module, with ``{{name}}``-style fields filled
-in: ``pyproject.toml`` (the ``genstudio`` entry point), ``genstudio_NAME.py`` (a Gaussian
-mixture fitted by maximum likelihood), ``tests/test_NAME.py`` (on the ``genstudio.testing``
-fixtures) and a ``README.md``.
+in: ``pyproject.toml`` (the ``genstudio`` entry point), the package ``genstudio_NAME``
+(``__init__.py`` declares the family without importing torch, ``model.py`` is its class: a
+Gaussian mixture fitted by maximum likelihood), ``tests/test_NAME.py`` (on the
+``genstudio.testing`` fixtures) and a ``README.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ FILES = {
     "pyproject.toml.tmpl": "pyproject.toml",
     "README.md.tmpl": "README.md",
     "gitignore.tmpl": ".gitignore",
-    "module.py.tmpl": "{{module}}.py",
+    "plugin.py.tmpl": "{{module}}/__init__.py",
+    "model.py.tmpl": "{{module}}/model.py",
     "tests/test_plugin.py.tmpl": "tests/test_{{test_name}}.py",
 }
 

@@ -192,10 +192,22 @@ def test_new_writes_a_package_that_lints_clean_and_refuses_to_overwrite(tmp_path
     folder = tmp_path / "genstudio-my_mix"
     assert code == 0 and str(folder) in out
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert files == [".gitignore", "README.md", "genstudio_my_mix.py", "pyproject.toml", "tests/test_my_mix.py"]
+    assert files == [
+        ".gitignore",
+        "README.md",
+        "genstudio_my_mix/__init__.py",
+        "genstudio_my_mix/model.py",
+        "pyproject.toml",
+        "tests/test_my_mix.py",
+    ]
     pyproject = (folder / "pyproject.toml").read_text()
     assert 'name = "genstudio-my_mix"' in pyproject and 'my_mix = "genstudio_my_mix"' in pyproject
-    assert "class MyMixMixture(TorchModel)" in (folder / "genstudio_my_mix.py").read_text()
+    # the plugin declares the family without importing torch; the class takes the declared facts
+    assert 'location="genstudio_my_mix.model:MyMixMixture"' in (folder / "genstudio_my_mix" / "__init__.py").read_text()
+    assert "class MyMixMixture(TorchModel, family=FAMILY)" in (folder / "genstudio_my_mix" / "model.py").read_text()
+    probe = [sys.executable, "-c", "import sys, genstudio_my_mix; print('torch' in sys.modules)"]
+    done = subprocess.run(probe, cwd=folder, capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
     assert "{{" not in "".join(p.read_text() for p in folder.rglob("*") if p.is_file())
     code, _, err = run(capsys, "plugins", "new", "my_mix", "--dir", str(tmp_path))
     assert code == 2 and "already exists and is not empty" in err
