@@ -87,7 +87,10 @@ class ModelAccess(QObject):
         self.trainer = None
         self.run, self.run_id = run, run.id
         self.spec = DataSpec.from_dict(run.spec) if run.spec else None
-        self.model_cls = host.models.get(run.model) if host is not None and run.model in host.models else None
+        try:
+            self.model_cls = host.models.get(run.model) if host is not None and run.model in host.models else None
+        except PluginError:  # a declared family whose class does not import: like a missing plugin
+            self.model_cls = None
 
         def load() -> Any:
             from genstudio.runs.inference import load_model

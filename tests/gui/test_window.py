@@ -591,3 +591,21 @@ def test_a_declared_family_whose_class_does_not_import_says_so_and_leaves_the_li
     finally:
         for name in ("shaky_family", "shaky_family_model"):
             sys.modules.pop(name, None)
+
+
+def test_a_run_of_a_family_whose_class_does_not_import_opens_without_its_model(window, qtbot, monkeypatch):
+    """Opened while its declared family's import fails (within a second of launch), a run is
+    shown as one whose plugin is missing: no model, no exception out of the window's code."""
+    from genstudio.api import PluginError
+    from genstudio.testing import train as train_headless
+
+    ws = window.studio.workspace
+    train_headless(window.studio.host, ws, "tiny", "tiny", steps=5)
+    models = window.studio.host.models
+
+    def broken(name):
+        raise PluginError(f"plugin 'tiny': importing model {name!r}: ImportError: gone")
+
+    monkeypatch.setattr(models, "get", broken)
+    window.studio.run_opened.emit(RunStore(ws).get_run(1))
+    assert window.access.run.id == 1 and window.access.model_cls is None
