@@ -42,7 +42,9 @@ class ModelPanel(QWidget):
         layout.addWidget(QLabel("<b>Hyperparameters</b>"))
         layout.addWidget(scroll, 1)
         studio.plugins_loaded.connect(self._fill)
-        studio.families_loaded.connect(self._families_imported)
+        # the families' classes are imported: list them again (one that failed is gone); the
+        # list's selection then picks the chosen family's class (see _picked), keeping the form
+        studio.families_loaded.connect(lambda _: self._fill(studio.host))
         studio.config_applied.connect(self.form.set_values)  # its `changed` sets studio.config
         studio.data_loaded.connect(self._refresh_enabled)
         studio.data_cleared.connect(self._refresh_enabled)
@@ -97,13 +99,6 @@ class ModelPanel(QWidget):
     def current_name(self) -> str | None:
         item = self.families.currentItem()
         return None if item is None else item.data(Qt.ItemDataRole.UserRole)
-
-    def _families_imported(self, _dropped: list[str]) -> None:
-        """The families' classes are imported: list again (one that failed is gone), check the
-        data with each class's own rules, and take the chosen one's class and capabilities,
-        keeping the values in the form."""
-        self._fill(self.studio.host)
-        self._picked(self.families.currentItem())
 
     def _picked(self, item: QListWidgetItem | None) -> None:
         if item is None or self.studio.host is None:
