@@ -139,12 +139,13 @@ def validate_model(cls: Any) -> str:
 
 
 def resolve_model(item: Any) -> type[GenerativeModel]:
-    """A registered model family as a class: a declaration's class imported and checked."""
+    """A registered model family as a class: a declaration's class imported, matched against
+    the declaration's facts (its name among them: :meth:`Family.load`) and checked as
+    :meth:`Registry.add` checks a class."""
     if not isinstance(item, Family):
         return item
     cls = item.load()
-    if validate_model(cls) != item.name:
-        raise PluginError(f"model family {item.name!r}: {item.location} is named {cls.name!r}")
+    validate_model(cls)
     return cls
 
 
