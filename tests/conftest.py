@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,21 @@ def shared_data() -> Path:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(CONFIG_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def importable(tmp_path, monkeypatch):
+    """``importable(name, source)`` writes the module ``name`` (source dedented) where this
+    test can import it; the modules written leave ``sys.modules`` when the test ends."""
+    folder = tmp_path / "importable"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    written: list[str] = []
+
+    def write(name: str, source: str) -> None:
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        written.append(name)
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)

@@ -40,21 +40,16 @@ class Lazy(TinyModel, family=FAMILY):
 
 
 @pytest.fixture
-def plugin_dir(tmp_path, monkeypatch):
-    """Write a declared plugin ``<module>`` and its class's module ``<module>_model`` to an
-    importable folder; returns a function ``(module, model_source) -> module name``."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    written = []
+def plugin_dir(importable):
+    """Write a declared plugin ``<module>`` and its class's module ``<module>_model``; returns
+    a function ``(module, model_source) -> module name``."""
 
     def write(module: str, model: str = MODEL, declaration: str = DECLARATION) -> str:
-        (tmp_path / f"{module}.py").write_text(textwrap.dedent(declaration.format(module=module)))
-        (tmp_path / f"{module}_model.py").write_text(textwrap.dedent(model.format(module=module)))
-        written.extend([module, f"{module}_model"])
+        importable(module, declaration.format(module=module))
+        importable(f"{module}_model", model.format(module=module))
         return module
 
-    yield write
-    for name in written:
-        sys.modules.pop(name, None)
+    return write
 
 
 def test_a_declared_family_is_listed_from_its_facts_and_imported_on_first_use(plugin_dir):

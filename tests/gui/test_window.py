@@ -465,55 +465,56 @@ def test_work_that_ends_after_the_application_is_gone_says_nothing(monkeypatch):
     workers._deliver(lambda _: None, 1)  # no RuntimeError
 
 
-def test_train_is_offered_before_the_family_is_imported_and_a_click_then_trains(qtbot, tmp_path, settings, monkeypatch):
+def window_on_plugin(qtbot, tmp_path, settings, module):
+    """A window whose plugins are the built-in data sources and the plugin ``module``."""
+    from genstudio.gui.app import make_window
+    from genstudio.testing import make_host
+
+    win = make_window(str(tmp_path / "ws"), settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.studio.set_host(make_host(win.studio.workspace.root, builtins=("genstudio.data.datasets", module)))
+    return win
+
+
+def test_train_is_offered_before_the_family_is_imported_and_a_click_then_trains(qtbot, tmp_path, settings, importable):
     """The families are listed from their declarations (genstudio.api.Family) and Train comes
     with the data, before any class (or torch) is imported; a click then prepares the run,
     which waits for the import and trains. Here the class's module is held at import until
     the test lets it go."""
-    import textwrap
+    importable("late_gate", "import threading\nGATE = threading.Event()\n")
+    importable(
+        "late_family",
+        """
+        from genstudio.api import Family, hookimpl
+        from genstudio.testing import TinyConfig
 
-    from genstudio.gui.app import make_window
-    from genstudio.testing import make_host
+        FAMILY = Family(name="late", location="late_family_model:Late", title="Late",
+                        accepts={"image", "vector"}, Config=TinyConfig)
 
-    monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "late_gate.py").write_text("import threading\nGATE = threading.Event()\n")
-    (tmp_path / "late_family.py").write_text(
-        textwrap.dedent(
-            """
-            from genstudio.api import Family, hookimpl
-            from genstudio.testing import TinyConfig
-
-            FAMILY = Family(name="late", location="late_family_model:Late", title="Late",
-                            accepts={"image", "vector"}, Config=TinyConfig)
-
-            @hookimpl
-            def genstudio_register_models(registry):
-                registry.add(FAMILY)
-            """
-        )
+        @hookimpl
+        def genstudio_register_models(registry):
+            registry.add(FAMILY)
+        """,
     )
-    (tmp_path / "late_family_model.py").write_text(
-        textwrap.dedent(
-            """
-            import late_gate
-            from genstudio.testing import TinyModel
-            from late_family import FAMILY
+    importable(
+        "late_family_model",
+        """
+        import late_gate
+        from genstudio.testing import TinyModel
+        from late_family import FAMILY
 
-            late_gate.GATE.wait(60)
+        late_gate.GATE.wait(60)
 
-            class Late(TinyModel, family=FAMILY):
-                pass
-            """
-        )
+        class Late(TinyModel, family=FAMILY):
+            pass
+        """,
     )
     import late_gate
 
     try:
-        win = make_window(str(tmp_path / "ws"), settings)
-        qtbot.addWidget(win)
-        win.show()
+        win = window_on_plugin(qtbot, tmp_path, settings, "late_family")
         studio = win.studio
-        studio.set_host(make_host(studio.workspace.root, builtins=("genstudio.data.datasets", "late_family")))
         with qtbot.waitSignal(win.run_actions.start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
             win.data_panel.select_source("tiny")
         win.model_panel.select("late")
@@ -532,65 +533,48 @@ def test_train_is_offered_before_the_family_is_imported_and_a_click_then_trains(
         assert studio.family.__name__ == "Late"  # the panel took the class once it came
         win.access.shutdown()
     finally:
-        late_gate.GATE.set()
-        for name in ("late_gate", "late_family", "late_family_model"):
-            sys.modules.pop(name, None)
+        late_gate.GATE.set()  # never leave the import thread waiting
 
 
 def test_a_declared_family_whose_class_does_not_import_says_so_and_leaves_the_list(
-    qtbot, tmp_path, settings, monkeypatch
+    qtbot, tmp_path, settings, importable
 ):
     """A third-party family declared in a module that imports nothing broken, its class in one
     that fails: Train on it says why (the plugin, the family, the error), with no traceback,
     and once the families are imported it leaves the list and the status bar says so."""
-    import textwrap
+    importable(
+        "shaky_family",
+        """
+        from genstudio.api import Family, hookimpl
+        from genstudio.testing import TinyConfig
 
-    from genstudio.gui.app import make_window
-    from genstudio.testing import make_host
-
-    monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "shaky_family.py").write_text(
-        textwrap.dedent(
-            """
-            from genstudio.api import Family, hookimpl
-            from genstudio.testing import TinyConfig
-
-            @hookimpl
-            def genstudio_register_models(registry):
-                registry.add(Family(name="shaky", location="shaky_family_model:Shaky", title="Shaky",
-                                    accepts={"vector"}, Config=TinyConfig))
-            """
-        )
+        @hookimpl
+        def genstudio_register_models(registry):
+            registry.add(Family(name="shaky", location="shaky_family_model:Shaky", title="Shaky",
+                                accepts={"vector"}, Config=TinyConfig))
+        """,
     )
-    (tmp_path / "shaky_family_model.py").write_text("raise ImportError('needs libshaky, which is not installed')\n")
-    try:
-        win = make_window(str(tmp_path / "ws"), settings)
-        qtbot.addWidget(win)
-        win.show()
-        studio = win.studio
-        studio.set_host(make_host(studio.workspace.root, builtins=("genstudio.data.datasets", "shaky_family")))
-        win.model_panel.select("shaky")  # before any data: the import waits for the data
-        with qtbot.waitSignal(studio.training_not_started, timeout=TIMEOUT) as refused:
-            with qtbot.waitSignal(win.run_actions.start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
-                win.data_panel.select_source("tiny-vectors")
-            assert studio.family.name == "shaky"
-            qtbot.mouseClick(win.training.start_button, Qt.MouseButton.LeftButton)
-        message, details = refused.args
-        assert message == (
-            "plugin 'shaky_family': importing model 'shaky': ImportError: needs libshaky, which is not installed"
-        )
-        assert details is None and win.training.error.isVisible()
-        qtbot.waitUntil(lambda: studio.families_imported, timeout=TIMEOUT)
-        names = [
-            win.model_panel.families.item(i).data(Qt.ItemDataRole.UserRole)
-            for i in range(win.model_panel.families.count())
-        ]
-        assert "shaky" not in names and studio.family.name != "shaky"
-        assert "shaky" in win.status.currentMessage()
-        win.access.shutdown()
-    finally:
-        for name in ("shaky_family", "shaky_family_model"):
-            sys.modules.pop(name, None)
+    importable("shaky_family_model", "raise ImportError('needs libshaky, which is not installed')\n")
+    win = window_on_plugin(qtbot, tmp_path, settings, "shaky_family")
+    studio = win.studio
+    win.model_panel.select("shaky")  # before any data: the import waits for the data
+    with qtbot.waitSignal(studio.training_not_started, timeout=TIMEOUT) as refused:
+        with qtbot.waitSignal(win.run_actions.start.enabledChanged, timeout=TIMEOUT, check_params_cb=bool):
+            win.data_panel.select_source("tiny-vectors")
+        assert studio.family.name == "shaky"
+        qtbot.mouseClick(win.training.start_button, Qt.MouseButton.LeftButton)
+    message, details = refused.args
+    assert message == (
+        "plugin 'shaky_family': importing model 'shaky': ImportError: needs libshaky, which is not installed"
+    )
+    assert details is None and win.training.error.isVisible()
+    qtbot.waitUntil(lambda: studio.families_imported, timeout=TIMEOUT)
+    names = [
+        win.model_panel.families.item(i).data(Qt.ItemDataRole.UserRole) for i in range(win.model_panel.families.count())
+    ]
+    assert "shaky" not in names and studio.family.name != "shaky"
+    assert "shaky" in win.status.currentMessage()
+    win.access.shutdown()
 
 
 def test_a_run_of_a_family_whose_class_does_not_import_opens_without_its_model(window, qtbot, monkeypatch):
