@@ -64,7 +64,7 @@ def run_app(workspace: str | None = None, argv: list[str] | None = None) -> int:
     # built-in families are declared (genstudio.api.Family), so that imports no torch: Train
     # is offered once the default data is in, and the families' classes, with torch, are
     # imported after that (Studio.set_dataset). Measured (bench/ui_latency.py, median of 5):
-    # Train enabled 2.06 s after launch when the plugins imported torch, 1.03 s now
+    # Train enabled 2.06 s after launch when the plugins imported torch, 0.86 s now
     studio.load_plugins()
     window = MainWindow(studio, settings)
     window.load_plugins()  # says "Loading plugins…"; the loading itself is under way
