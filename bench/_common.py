@@ -35,13 +35,14 @@ def machine() -> dict:
     return info
 
 
-def write_result(name: str, result: dict) -> Path:
-    """Write ``bench/results/<name>.json`` and print it."""
+def write_result(name: str, result: dict, quiet: bool = False) -> Path:
+    """Write ``bench/results/<name>.json`` and print it (unless ``quiet``)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **result}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out, indent=2))
+    if not quiet:
+        print(json.dumps(out, indent=2))
     return path
 
 

@@ -1,7 +1,7 @@
 """``bench/quality.py`` on a GPU: every image family from its defaults on MNIST, with a budget
 sized so that all five together take at most 8 minutes on one GPU (1.2 minutes of training
 each, plus sampling, scoring and likelihoods), writing ``bench/results/gpu_quality.json`` and
-``quality_gpu_<family>.png`` grids.
+``gpu_quality_<family>.png`` grids (``gpu_quality_<tag>.json`` with ``--tag``).
 
 Run it by hand where a GPU is lent: ``python bench/gpu_quality.py``. Without CUDA it runs on the
 CPU, for a smoke test with a tiny budget: ``python bench/gpu_quality.py --minutes 0.05 --n 100``.
@@ -27,9 +27,7 @@ MINUTES = 1.2  # x 5 families = 6 minutes of training; sampling and scoring fill
 def main(argv: list[str] | None = None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--tag" not in argv:
-        argv += ["--tag", "gpu"]
-    quality.main(argv, name="quality", device=device, minutes=MINUTES)
+    quality.main(argv, name="gpu_quality", device=device, minutes=MINUTES)
 
 
 if __name__ == "__main__":

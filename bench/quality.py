@@ -31,6 +31,7 @@ import json
 import math
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +177,7 @@ def train_minutes(family: str, minutes: float, config: dict | None = None, data=
         elif event.type == "warning":
             warnings.append(event.message)
         elif event.type == "failed":
-            raise SystemExit(f"{family}: training failed: {event.message}")
+            raise RuntimeError(f"{family}: training failed: {event.message}")
         elif event.type == "finished":
             status = getattr(event, "status", "finished")
     seconds = time.perf_counter() - (t0 or time.perf_counter())
@@ -219,7 +220,7 @@ def run_family(family: str, scorer: Scorer, minutes: float, args, **settings) ->
     out |= scores | verdict(scores, scorer.fid_real)
     from genstudio.data.grid import make_grid, save_png
 
-    grid = RESULTS / f"quality_{args.tag + '_' if args.tag else ''}{family}.png"
+    grid = RESULTS / f"{args.name}_{args.tag + '_' if args.tag else ''}{family}.png"
     save_png(grid, make_grid(samples[:100], nrow=10), scale=2)
     out["grid"] = str(grid.relative_to(ROOT))
     if family == "flow":  # pictures at a lower temperature (Kingma and Dhariwal 2018, section 5.4)
@@ -297,26 +298,33 @@ def main(argv: list[str] | None = None, name: str = "quality", device: str = "cp
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         ap.error(f"unknown families: {', '.join(unknown)} (choose from {', '.join(FAMILIES)})")
+    args.name = name
     scorer = Scorer(args.n, device)
     results = {}
     for family in families:
         settings = {"device": device, "seed": args.seed, **json.loads(args.settings)}
-        results[family] = run_family(family, scorer, args.minutes, args, **settings)
-    write_result(
-        f"{name}_{args.tag}" if args.tag else name,
-        {
-            "data": "MNIST: first 8,000 images of the shared set to train (a tenth held out), last 2,000 to test",
-            "minutes": args.minutes,
-            "device": device,
-            "n": args.n,
-            "settings": json.loads(args.settings),
-            "bars": BARS,
-            "fid_real": scorer.fid_real,
-            "real_training_images": scorer.real,
-            "fid_note": "classifier features (GenStudio's MNIST classifier); comparable within this file only",
-            "families": results,
-        },
-    )
+        try:
+            results[family] = run_family(family, scorer, args.minutes, args, **settings)
+        except Exception as exc:  # one family's failure is a figure; the others still run
+            traceback.print_exc()
+            results[family] = {"error": f"{type(exc).__name__}: {exc}"}
+        # after every family, so that a run cut short keeps what it measured
+        write_result(
+            f"{name}_{args.tag}" if args.tag else name,
+            {
+                "data": "MNIST: first 8,000 images of the shared set to train (a tenth held out), last 2,000 to test",
+                "minutes": args.minutes,
+                "device": device,
+                "n": args.n,
+                "settings": json.loads(args.settings),
+                "bars": BARS,
+                "fid_real": scorer.fid_real,
+                "real_training_images": scorer.real,
+                "fid_note": "classifier features (GenStudio's MNIST classifier); comparable within this file only",
+                "families": results,
+            },
+            quiet=family != families[-1],
+        )
 
 
 if __name__ == "__main__":
