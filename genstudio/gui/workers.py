@@ -303,6 +303,14 @@ class _Session(QObject):
         return self._done.wait(timeout)
 
 
+#: The share of the time a run of short steps leaves to the window (``Control.leave``): the
+#: Bayesian network's steps take about 0.1 ms, and at full speed (9,000-13,000 a second on
+#: asia) they held the interpreter so much that the window's event-loop gaps reached a p99
+#: of 17-21 ms; paced to a quarter of the time, 13.7-14.2 ms (bench/ui_latency.py). Steps of
+#: 1 ms or more (every image family's) are not paced.
+WINDOW_LEAVE = 0.75
+
+
 class TrainingSession(_Session):
     """A trainer run in a worker thread; its events re-emitted as signals on the GUI thread.
 
@@ -317,6 +325,9 @@ class TrainingSession(_Session):
         super().__init__(trainer, parent)
         self.trainer = trainer
         self.reference = reference
+        control = getattr(trainer, "control", None)
+        if control is not None:  # the window's runs share the interpreter with the window
+            control.leave = WINDOW_LEAVE
         self.last_event: Any = None
 
     def _items(self) -> Iterator[Any]:

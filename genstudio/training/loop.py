@@ -149,6 +149,7 @@ class Loop:
             elif now >= self.next_flush:
                 yield from self._flush()
                 self.next_flush = self.clock() + self.min_interval
+            control.pace()
 
     def _end(self) -> Iterator[ev.Event]:
         """The end, or a stop: the last losses, samples and a checkpoint."""

@@ -12,6 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent
 from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
+from genstudio.gui.workers import WINDOW_LEAVE
 from genstudio.runs.store import RunStore
 from genstudio.training import checkpoint as ckpt
 from tests.gui.conftest import TIMEOUT, choose, train
@@ -176,6 +177,8 @@ def test_train_samples_appear_pause_resume_stop(window, qtbot):
     with qtbot.waitSignal(window.studio.training_started, timeout=TIMEOUT):
         qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
     assert not tab.start_button.isEnabled() and tab.stop_button.isEnabled()
+    # the window's runs leave it a share of the interpreter when their steps are short
+    assert window.studio.session.trainer.control.leave == WINDOW_LEAVE > 0
     qtbot.waitUntil(lambda: window.samples.samples is not None, timeout=TIMEOUT)  # samples appear
     qtbot.waitUntil(lambda: tab.plot.point_count() > 50, timeout=TIMEOUT)  # curves move
     assert tab.progress.value() > 0
