@@ -306,8 +306,8 @@ class _Session(QObject):
 #: The share of the time a run of short steps leaves to the window (``Control.leave``): the
 #: Bayesian network's steps take about 0.1 ms, and at full speed (9,000-13,000 a second on
 #: asia) they held the interpreter so much that the window's event-loop gaps reached a p99
-#: of 17-21 ms; paced to a quarter of the time, 13.7-14.2 ms (bench/ui_latency.py). Steps of
-#: 1 ms or more (every image family's) are not paced.
+#: of 17.5-21.1 ms in four runs; paced, 12.9-16.9 ms in six (docs/benchmarks.md, session 8).
+#: Steps of 1 ms or more (every image family's) are not paced.
 WINDOW_LEAVE = 0.75
 
 

@@ -41,8 +41,6 @@ class Control:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not 0.0 <= leave < 1.0:
-            raise ValueError(f"leave must be in [0, 1), not {leave}")
         self.leave = leave
         self._clock, self._sleep = clock, sleep
         self._awake = clock()
@@ -80,6 +78,16 @@ class Control:
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._requests.append((fn, future))
         return future
+
+    @property
+    def leave(self) -> float:
+        return self._leave
+
+    @leave.setter
+    def leave(self, share: float) -> None:
+        if not 0.0 <= share < 1.0:
+            raise ValueError(f"leave must be in [0, 1), not {share}")
+        self._leave = share
 
     # -- from the training thread ------------------------------------------------------------
 

@@ -63,6 +63,10 @@ def test_a_long_step_among_short_ones_is_paced_at_most_the_longest_pause():
 def test_a_share_out_of_range_is_refused(leave):
     with pytest.raises(ValueError, match="leave"):
         Control(leave=leave)
+    control = Control()
+    with pytest.raises(ValueError, match="leave"):
+        control.leave = leave
+    assert control.leave == 0.0
 
 
 def test_the_loop_paces_every_step_and_learns_the_same(gs_host, gs_workspace):
