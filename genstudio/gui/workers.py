@@ -373,6 +373,8 @@ class SweepSession(_Session):
     def __init__(self, sweep: Any, parent: QObject | None = None):
         super().__init__(sweep, parent)
         self.sweep = sweep
+        if hasattr(sweep, "leave"):  # its trials share the interpreter with the window
+            sweep.leave = WINDOW_LEAVE
 
     def _items(self) -> Iterator[Any]:
         return self.sweep.events()

@@ -119,6 +119,9 @@ class Sweep:
         self._pause = threading.Event()
         self._trainer: Any = None
         self._lock = threading.Lock()
+        #: each trial's ``Control.leave``: the share of the time a trial of short steps leaves
+        #: to other threads (the window's sweeps leave it 0.75; see ``Control.pace``)
+        self.leave = 0.0
 
     # -- checks and the study -----------------------------------------------------------------
 
@@ -286,6 +289,7 @@ class Sweep:
             self._tell(trial, state.FAIL)
             yield ended
             return
+        trainer.control.leave = self.leave
         with self._lock:
             self._trainer = trainer
         if self._stop.is_set():

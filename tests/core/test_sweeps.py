@@ -186,6 +186,17 @@ def test_pause_starts_no_new_trial_and_stop_fails_the_trial_in_progress(host, gs
     assert ended[1].message == "stopped before its end"
 
 
+def test_each_trial_takes_the_sweeps_share_of_pacing(host, gs_workspace):
+    sweep = Sweep(host, gs_workspace, spec(trials=2, steps=20))
+    assert sweep.leave == 0.0  # the command line's sweeps do not pace
+    sweep.leave = 0.75
+    shares = []
+    for e in sweep.events():
+        if e.type == "trial_started":
+            shares.append(sweep._trainer.control.leave)
+    assert shares == [0.75, 0.75]
+
+
 def test_the_study_must_agree_with_the_command_that_continues_it(host, gs_workspace):
     list(Sweep(host, gs_workspace, spec(trials=1, steps=20)).events())
     with pytest.raises(ConfigError, match="sweeps tiny on tiny-vectors, not tiny on tiny"):

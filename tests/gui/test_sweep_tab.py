@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from genstudio.gui.workers import WINDOW_LEAVE
 from tests.gui.conftest import TIMEOUT, choose
 
 
@@ -35,6 +36,7 @@ def test_tick_two_parameters_start_see_rows_and_points_arrive_then_stop(window, 
     # rows come into the table and points into the history and the parallel coordinates
     qtbot.waitUntil(lambda: tab.table.rowCount() >= 3 and points(tab.history.complete) >= 2, timeout=TIMEOUT)
     assert tab.stop_button.isEnabled() and not tab.start_button.isEnabled()
+    assert tab.session.sweep.leave == WINDOW_LEAVE  # its trials leave the window a share of the time
     assert tab.table.item(0, 1).text() in ("complete", "pruned")
     assert "lr=" in tab.table.item(0, 5).text() and "init_scale=" in tab.table.item(0, 5).text()
     assert tab.intermediate.curves and tab.parallel.lines
