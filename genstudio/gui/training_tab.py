@@ -228,6 +228,8 @@ class TrainingTab(QWidget):
             self.status.setText(f"Run {event.run} started on {event.device}")
             self._show_progress(event)
         elif kind == "paused":
+            if self._last_progress is not None:  # the loop's last figures, which the throttle may have held back
+                self._show_progress(self._last_progress)
             self.status.setText(f"Paused at step {event.step:,}. Press Resume (Space) to go on.")
         elif kind == "warning":
             self.warnings.setVisible(True)

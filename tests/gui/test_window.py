@@ -186,6 +186,7 @@ def test_train_samples_appear_pause_resume_stop(window, qtbot):
     qtbot.waitUntil(lambda: "paused" in events, timeout=TIMEOUT)
     assert tab.pause_button.text() == "Resume" and "Paused at step" in tab.status.text()
     step = window.studio.session.trainer.step
+    assert tab.progress.value() == step  # the bar stands where the run paused
     qtbot.wait(300)
     assert window.studio.session.trainer.step == step  # nothing trains while paused
     qtbot.mouseClick(tab.pause_button, Qt.MouseButton.LeftButton)
