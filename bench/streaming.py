@@ -30,7 +30,8 @@ from bench._common import write_result  # noqa: E402
 
 def rate(host, path: Path, model: str, config: dict, steps: int, batch: int, device: str, stream: bool) -> dict:
     from genstudio.data import load_dataset
-    from genstudio.data.streaming import BUDGET_ENV, StreamingTensor
+    from genstudio.data.budget import BUDGET_ENV
+    from genstudio.data.streaming import StreamingTensor
     from genstudio.runs.trainer import Trainer
     from genstudio.runs.workspace import Workspace
     from genstudio.training.settings import TrainSettings

@@ -1,8 +1,8 @@
 """Data larger than memory: training batches gathered from a memory map in the background.
 
 Data that fits is moved to the device once and batched by index (the loop's fast path). Data
-larger than the memory budget (:func:`memory_budget`) stays where it is, in a memory-mapped
-file (a ``.npy``, the image folder's cache, the IDX cache written by
+larger than the memory budget (:func:`genstudio.data.budget.memory_budget`) stays where it
+is, in a memory-mapped file (a ``.npy``, the image folder's cache, the IDX cache written by
 :mod:`genstudio.data.idx`), and :class:`StreamingTensor` stands in for the training tensor:
 the loop tells it where it is in its permutation (:meth:`StreamingTensor.plan`) and a
 background thread gathers the next batches from the map while the model trains on this
@@ -17,10 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from genstudio.data.budget import BUDGET_ENV, memory_budget, needs_streaming, parse_bytes
-
-__all__ = ["BUDGET_ENV", "DEPTH", "StreamingTensor", "memory_budget", "needs_streaming", "parse_bytes"]
 
 #: Batches gathered ahead of the one the model trains on.
 DEPTH = 4

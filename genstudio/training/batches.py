@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from genstudio.api import Batch, Dataset
-from genstudio.data.streaming import StreamingTensor, needs_streaming
+from genstudio.data.budget import needs_streaming
+from genstudio.data.streaming import StreamingTensor
 
 
 class Batches:

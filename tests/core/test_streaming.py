@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from genstudio.data import load_dataset
-from genstudio.data.streaming import BUDGET_ENV, StreamingTensor, memory_budget, needs_streaming, parse_bytes
+from genstudio.data.budget import BUDGET_ENV, memory_budget, needs_streaming, parse_bytes
+from genstudio.data.streaming import StreamingTensor
 from genstudio.testing import TinyModel, train
 
 
