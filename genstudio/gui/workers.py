@@ -325,9 +325,7 @@ class TrainingSession(_Session):
         super().__init__(trainer, parent)
         self.trainer = trainer
         self.reference = reference
-        control = getattr(trainer, "control", None)
-        if control is not None:  # the window's runs share the interpreter with the window
-            control.leave = WINDOW_LEAVE
+        trainer.control.leave = WINDOW_LEAVE  # the window's runs share the interpreter with it
         self.last_event: Any = None
 
     def _items(self) -> Iterator[Any]:
@@ -373,8 +371,7 @@ class SweepSession(_Session):
     def __init__(self, sweep: Any, parent: QObject | None = None):
         super().__init__(sweep, parent)
         self.sweep = sweep
-        if hasattr(sweep, "leave"):  # its trials share the interpreter with the window
-            sweep.leave = WINDOW_LEAVE
+        sweep.leave = WINDOW_LEAVE  # its trials share the interpreter with the window
 
     def _items(self) -> Iterator[Any]:
         return self.sweep.events()
