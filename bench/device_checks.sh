@@ -6,15 +6,9 @@
 # cuda_tests.txt and results.tar.gz (bench/results/gpu_quality*).
 #   bash bench/device_checks.sh [gpu_quality options]
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
-PY=${PYTHON:-python3}
 : "${OUT:?OUT must be set}"
-# the package is not installed there: genstudio from the checkout, genstudio_plugins = plugins/
-mkdir -p /tmp/gs-path && ln -sfn "$ROOT/plugins" /tmp/gs-path/genstudio_plugins
-export PYTHONPATH="$ROOT:/tmp/gs-path${PYTHONPATH:+:$PYTHONPATH}"
-export GENSTUDIO_SHARED_DATA="${GENSTUDIO_SHARED_DATA:-$ROOT/.gpu/data}" PYTHONUNBUFFERED=1 GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD=1
-export GENSTUDIO_CONFIG_DIR=/tmp/gs-config
+source "$(dirname "$0")/device_env.sh"
+export GENSTUDIO_SHARED_DATA="${GENSTUDIO_SHARED_DATA:-$ROOT/.gpu/data}"
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
   $PY -c "import sys, torch, numpy; print(sys.version.split()[0], torch.__version__, numpy.__version__, torch.cuda.is_available())"

@@ -5,13 +5,9 @@
 # (`pip download --no-deps -d .gpu/whl platformdirs pooch`), which that machine lacks.
 #   bash bench/device_cli.sh     (STEPS=N: the VAE's steps, default 300)
 set -u
-ROOT=$(cd "$(dirname "$0")/.." && pwd); cd "$ROOT"
-PY=${PYTHON:-python3}; S=${STEPS:-300}
-mkdir -p /tmp/gs-path && ln -sfn "$ROOT/plugins" /tmp/gs-path/genstudio_plugins
-[ -e "$ROOT/genstudio/resources" ] || ln -s "$ROOT/resources" "$ROOT/genstudio/resources"  # in this copy only
-$PY -m pip install -q --no-index --no-deps --no-compile --target /tmp/gs-site "$ROOT"/.gpu/whl/*.whl || exit
-export PYTHONPATH="$ROOT:/tmp/gs-path:/tmp/gs-site${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-export GENSTUDIO_DISABLE_PLUGIN_AUTOLOAD=1 GENSTUDIO_CONFIG_DIR=/tmp/gs-config GENSTUDIO_WORKSPACE=/tmp/gs-ws
+source "$(dirname "$0")/device_env.sh"
+S=${STEPS:-300}
+export GENSTUDIO_WORKSPACE=/tmp/gs-ws
 rm -rf /tmp/gs-ws
 t() { echo "== $*"; local t0=$(date +%s%N); "$@" > /tmp/gs-out 2>&1; local rc=$?; echo "rc=$rc in $(( ($(date +%s%N) - t0) / 1000000 )) ms"; tail -c 700 /tmp/gs-out; echo; }
 t $PY -m genstudio train vae --data mnist --steps $S --device auto --name gpu-vae
