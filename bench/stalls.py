@@ -32,18 +32,13 @@ def main() -> None:
     ap.add_argument("--threshold-ms", type=float, default=30.0, help="a stall: the timer late by this much")
     args = ap.parse_args()
 
-    from PySide6.QtCore import Qt, QThreadPool, QTimer
+    from PySide6.QtCore import Qt, QTimer
 
     from genstudio.gui.app import make_window
-    from genstudio.gui.startup import torch_warmed_up
 
     app, tmp, settings = ui.make_app()
     win = make_window(str(tmp / "ws"), settings)
-    win.show()
-    win.load_plugins()
-    ui.pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
-    ui.pump(app, lambda: win.studio.families_imported)  # imported in the background after the data
-    ui.pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
+    ui.show_ready(app, win)
 
     main_id = threading.main_thread().ident
     last = [time.perf_counter()]

@@ -152,6 +152,19 @@ def tabular_source(host) -> str | None:
     return None
 
 
+def show_ready(app, win) -> None:
+    """Show the window and wait until it is ready to train at full speed: plugins and data in,
+    the families' classes imported (in the background after the data,
+    ``Studio._import_families``), torch warmed up and no background work left."""
+    from genstudio.gui.startup import torch_warmed_up
+
+    win.show()
+    win.load_plugins()
+    pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
+    pump(app, lambda: win.studio.families_imported)
+    pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
+
+
 def train_in_window(app, win, source: str, family: str, seconds: float) -> dict:
     """Press Train for ``family`` on ``source`` and record the GUI thread's timer gaps from
     the press to ``seconds`` later, then stop the run (with its checkpoint) and wait for it."""
@@ -194,14 +207,7 @@ def bench_training(seconds: float, families: list[str], mnist: bool, threads: in
     win = make_window(str(tmp / "ws"), settings)
     if threads:
         win.training.cpu_threads.setValue(threads)
-    win.show()
-    win.load_plugins()
-    pump(app, lambda: win.studio.host is not None and win.studio.dataset is not None)
-    from genstudio.gui.startup import torch_warmed_up
-
-    # the families' classes are imported in the background after the data (Studio._import_families)
-    pump(app, lambda: win.studio.families_imported)
-    pump(app, lambda: torch_warmed_up() and QThreadPool.globalInstance().activeThreadCount() == 0)
+    show_ready(app, win)
     runs, notes = {}, []
     for family in families:
         if family == "bayesnet":
