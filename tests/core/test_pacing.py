@@ -19,41 +19,41 @@ class Clock:
         return self.now
 
 
-def paced(control: Control, clock: Clock, iterations: list[float]) -> list[float]:
-    """The pauses ``control.pace`` asks for after iterations of these lengths (seconds)."""
-    pauses: list[float] = []
-    control._sleep = lambda s: (pauses.append(s), setattr(clock, "now", clock.now + s))
+def paced(leave: float, iterations: list[float]) -> tuple[list[float], Clock]:
+    """The pauses a ``Control(leave)`` asks for after iterations of these lengths (seconds),
+    on a clock of the test's own that its sleep moves on; and that clock."""
+    clock, pauses = Clock(), []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.now += seconds
+
+    control = Control(leave=leave, clock=clock, sleep=sleep)
     for busy in iterations:
         clock.now += busy
         before = len(pauses)
         control.pace()
         if len(pauses) == before:
             pauses.append(0.0)
-    return pauses
+    return pauses, clock
 
 
 def test_short_steps_leave_the_share_asked_for():
-    clock = Clock()
-    control = Control(leave=0.75, clock=clock)
-    pauses = paced(control, clock, [1e-4] * 100)
+    pauses, clock = paced(0.75, [1e-4] * 100)
     assert pauses == pytest.approx([3e-4] * 100)  # 3 times each step: a quarter of the time busy
     assert clock.now == pytest.approx(100 * 4e-4)
 
 
 def test_no_share_no_pause():
-    clock = Clock()
-    assert paced(Control(clock=clock), clock, [1e-4] * 50 + [0.02] + [1e-4] * 50) == [0.0] * 101
+    assert paced(0.0, [1e-4] * 50 + [0.02] + [1e-4] * 50)[0] == [0.0] * 101
 
 
 def test_long_steps_are_not_paced():
-    clock = Clock()
-    assert paced(Control(leave=0.75, clock=clock), clock, [5 * SHORT_STEP_S] * 50) == [0.0] * 50
+    assert paced(0.75, [5 * SHORT_STEP_S] * 50)[0] == [0.0] * 50
 
 
 def test_a_long_step_among_short_ones_is_paced_at_most_the_longest_pause():
-    clock = Clock()
-    control = Control(leave=0.75, clock=clock)
-    pauses = paced(control, clock, [1e-4] * 50 + [0.015] + [1e-4] * 50 + [0.035, 1e-4])
+    pauses, _ = paced(0.75, [1e-4] * 50 + [0.015] + [1e-4] * 50 + [0.035, 1e-4])
     assert pauses[50] == pytest.approx(0.045)  # a refit of 15 ms among steps of 0.1 ms
     assert pauses[101] == MAX_PAUSE_S  # not 0.105
     assert pauses[102] == pytest.approx(3e-4)
